@@ -1,0 +1,1 @@
+"""freqdet: Detectron2 detectors and classifiers that learn from block-DCT inputs."""
