@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .channels import NUM_CHANNELS, ChannelSpec, parse_channels
-from .color import LEVEL_SHIFT, YCBCR_OFFSET, forward_matrix, ycbcr_to_rgb
+from .color import LEVEL_SHIFT, forward_matrix, ycbcr_to_rgb
 
 BLOCK = 8
 UPSAMPLE_FACTORS = (1, 2)
@@ -78,22 +78,30 @@ def image_to_dct(
     _check_image(image)
     _check_upsample(upsample)
     chans = parse_channels(channels)
-    planes = cv2.transform(image.astype(np.float32), forward_matrix(input_format).astype(np.float32))
     if upsample != 1:
-        # Bilinear resizing commutes with the affine colour transform; resizing the float
-        # planes avoids rounding to uint8 in between.
         h, w = image.shape[:2]
-        planes = cv2.resize(planes, (w * upsample, h * upsample), interpolation=cv2.INTER_LINEAR)
-    h, w = planes.shape[:2]
+        image = cv2.resize(image.astype(np.float32), (w * upsample, h * upsample), interpolation=cv2.INTER_LINEAR)
+    h, w = image.shape[:2]
     hb, wb = dct_grid_size(h, w)
     if (hb * BLOCK, wb * BLOCK) != (h, w):
-        planes = cv2.copyMakeBorder(planes, 0, hb * BLOCK - h, 0, wb * BLOCK - w, cv2.BORDER_REPLICATE)
-    # (Hp, Wp, 3) -> (3, 64, hb*wb): one copy, then one matmul per component.
-    blocks = planes.reshape(hb, BLOCK, wb, BLOCK, 3).transpose(4, 1, 3, 0, 2).reshape(3, 64, hb * wb)
-    basis = block_basis().astype(np.float32)
+        image = cv2.copyMakeBorder(image, 0, hb * BLOCK - h, 0, wb * BLOCK - w, cv2.BORDER_REPLICATE)
+    # Colour conversion and DCT are both linear and act on different axes, so they commute:
+    # transform the three colour planes at the frequencies needed, then mix them into
+    # Y, Cb, Cr on the (smaller) coefficient arrays. Centring at 128 first keeps float32 exact.
+    blocks = image.reshape(hb, BLOCK, wb, BLOCK, 3).transpose(4, 1, 3, 0, 2).reshape(3, 64, hb * wb)
+    blocks = blocks.astype(np.float32)
+    blocks -= LEVEL_SHIFT
+    groups = component_groups(chans)
+    freqs = np.unique(np.concatenate([f for _, f, _ in groups]))
+    colour_coeffs = block_basis()[freqs].astype(np.float32) @ blocks  # (3 colours, len(freqs), blocks)
+    affine = forward_matrix(input_format)
+    # (Y, Cb, Cr) - 128 = M (rgb - 128) + offset; offset is 0 for JFIF, kept for generality.
+    offset = affine[:, :3].sum(axis=1) * LEVEL_SHIFT + affine[:, 3]
     out = np.empty((len(chans), hb * wb), dtype=np.float32)
-    for c, freqs, rows in component_groups(chans):
-        out[rows] = basis[freqs] @ blocks[c]
+    for c, comp_freqs, rows in groups:
+        picked = colour_coeffs if len(comp_freqs) == len(freqs) else colour_coeffs[:, np.searchsorted(freqs, comp_freqs)]
+        out[rows] = np.tensordot(affine[c, :3].astype(np.float32), picked, axes=1)
+        out[rows[comp_freqs == 0]] += BLOCK * offset[c]  # a constant shifts only the DC term
     return out.reshape(len(chans), hb, wb).astype(dtype, copy=False)
 
 
