@@ -1,8 +1,5 @@
 """The demo dataset: real JPEGs and COCO json that pycocotools and Detectron2 read back."""
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +128,34 @@ def test_missing_or_corrupt_json_names_the_file(tmp_path):
         DatasetCatalog.get(names[1])
 
 
-def test_import_registers_builtin_names_without_generating(tmp_path):
-    code = ("import freqdet, json; from detectron2.data import MetadataCatalog as M;"
-            "print(json.dumps([M.get(n).json_file for n in ('freqdet_demo_train', 'freqdet_demo_val')]))")
-    env = dict(os.environ, FREQDET_DATASETS=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    files = json.loads(out.stdout.strip().splitlines()[-1])
-    assert files == [str(tmp_path / "demo" / "annotations" / f"instances_{s}.json") for s in ("train", "val")]
-    assert list(tmp_path.iterdir()) == []
+def test_builtin_names_point_at_default_root_and_registering_writes_nothing(tmp_path, monkeypatch):
+    import freqdet  # noqa: F401  (registration happens on import)
+    from detectron2.data import MetadataCatalog
+
+    default = demo.split_paths(demo.default_demo_root(), "train")["json_file"]
+    assert MetadataCatalog.get("freqdet_demo_train").json_file == default
+    monkeypatch.setenv("FREQDET_DATASETS", str(tmp_path))
+    try:
+        register_demo_datasets()
+        assert MetadataCatalog.get("freqdet_demo_val").json_file == str(tmp_path / "demo" / "annotations" / "instances_val.json")
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        monkeypatch.undo()
+        register_demo_datasets()  # back to the default root for other tests
+
+
+def test_prepare_demo_cli_skips_complete_data_and_regenerates_cleanly(tmp_path, capsys):
+    import runpy
+
+    main = runpy.run_path(str(Path(__file__).parents[1] / "datasets" / "prepare_demo.py"))["main"]
+    args = ["--output", str(tmp_path), "--num-train", "4", "--num-val", "2", "--image-size", "64x80"]
+    main(args)
+    assert demo.is_complete(tmp_path, 4, 2, (64, 80), 0)
+    main(args)
+    out = capsys.readouterr().out
+    assert "already there" in out and "train: 4 images" in out
+    (tmp_path / "val" / "000002.jpg").unlink()
+    assert not demo.is_complete(tmp_path, 4, 2, (64, 80), 0)
+    main(["--output", str(tmp_path), "--num-train", "2", "--num-val", "2", "--image-size", "64"])
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000001.jpg", "000002.jpg"]
+    assert demo.is_complete(tmp_path, 2, 2, 64, 0) and not demo.is_complete(tmp_path, 4, 2, 64, 0)

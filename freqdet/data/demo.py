@@ -155,8 +155,8 @@ def shape_fill(texture: str, hue: float, rng: np.random.Generator, size: tuple) 
         pattern = (np.sin(2 * np.pi * along / period) > 0).astype(np.float32)
     elif texture == "checker":
         pattern = ((xx // (period / 2) + yy // (period / 2)) % 2).astype(np.float32)
-    elif texture == "gradient":
-        pattern = (along - along.min()) / max(float(np.ptp(along)), 1.0)
+    elif texture == "gradient":  # triangle wave slow enough to read as shading across a shape
+        pattern = np.abs((along / (5 * period)) % 2 - 1)
     elif texture == "dots":
         pattern = ((np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)) > 0.4).astype(np.float32)
     else:
@@ -270,6 +270,16 @@ def _image_size(image_size) -> tuple:
     return (int(h), int(w))
 
 
+def _clear_split(paths: dict) -> None:
+    """Remove a previous run's json (it marks completeness) and numbered JPEGs, nothing else."""
+    os.makedirs(paths["image_root"], exist_ok=True)
+    os.makedirs(os.path.dirname(paths["json_file"]), exist_ok=True)
+    if os.path.exists(paths["json_file"]):
+        os.remove(paths["json_file"])
+    for old in Path(paths["image_root"]).glob("[0-9][0-9][0-9][0-9][0-9][0-9].jpg"):
+        old.unlink()
+
+
 def generate_split(root, split: str, num_images: int, image_size, seed: int = 0, *,
                    polygon_fraction: float = 0.5, quality: int = 90, max_instances: int = 6,
                    progress: bool | None = None) -> dict:
@@ -278,13 +288,13 @@ def generate_split(root, split: str, num_images: int, image_size, seed: int = 0,
     Every image has its own generator seeded by (seed, split, index): a split does not
     depend on the other split's size, and the same seed gives byte-identical files.
     JPEGs alternate 4:4:4 (even index) and 4:2:0 (odd index) chroma subsampling.
+    A previous run's json and numbered JPEGs in the split are removed first.
     """
     from tqdm import tqdm
 
     size = _image_size(image_size)
     paths = split_paths(root, split)
-    os.makedirs(paths["image_root"], exist_ok=True)
-    os.makedirs(os.path.dirname(paths["json_file"]), exist_ok=True)
+    _clear_split(paths)
     images, annotations = [], []
     show = num_images > 16 if progress is None else progress
     for i in tqdm(range(num_images), desc=f"demo {split}", disable=not show, unit="img"):
