@@ -25,8 +25,8 @@ TINY = [
     "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64", "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
     "DATALOADER.NUM_WORKERS", "0", "TEST.EVAL_PERIOD", "0",
 ]
-S1 = ["INPUT.DCT.UPSAMPLE", "1", "MODEL.RPN.IN_FEATURES", '["p3","p4","p5","p6","p7"]',
-      "MODEL.ROI_HEADS.IN_FEATURES", '["p3","p4","p5","p6"]']
+S2 = ["INPUT.DCT.UPSAMPLE", "2", "MODEL.RPN.IN_FEATURES", '["p2","p3","p4","p5","p6"]',
+      "MODEL.ROI_HEADS.IN_FEATURES", '["p2","p3","p4","p5"]']  # the demo config is s=1
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_stats_tool_matches_numpy(tiny):
     with open(tiny["stats"]) as f:
         data = json.load(f)
     assert data["channels"] == list(range(192)) and data["num_images"] == 4
-    cfg = make_cfg("192", 2)
+    cfg = make_cfg("192", 1)
     cfg.merge_from_file(DEMO_CONFIG)
     cfg.merge_from_list(TINY + ["INPUT.DCT.CHANNELS", ["192"]])
     np.random.seed(0)  # the tool's default --seed: same augmentation draws
@@ -86,8 +86,10 @@ def test_mask_rcnn_trains_two_iterations(trained_mask_rcnn):
     assert os.path.isfile(trained_mask_rcnn / "model_final.pth")
 
 
-def test_faster_rcnn_s1_trains_two_iterations(tiny, tmp_path):
-    train(tiny, tmp_path, "MODEL.MASK_ON", "False", *S1)
+def test_faster_rcnn_s2_trains_two_iterations(tiny, tmp_path):
+    stats = tmp_path / "stats_s2.json"  # statistics depend on s
+    run(["tools/compute_dct_stats.py", "--config-file", DEMO_CONFIG, "--output", stats, *TINY, *S2], tiny["env"])
+    train(tiny, tmp_path, "MODEL.MASK_ON", "False", *S2, "MODEL.PIXEL_STATS_FILE", stats)
     rows = iterations(tmp_path)
     assert rows[-1]["iteration"] == 1 and "loss_mask" not in rows[-1] and np.isfinite(rows[-1]["loss_box_reg"])
     assert os.path.isfile(tmp_path / "model_final.pth")
