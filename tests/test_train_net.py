@@ -133,3 +133,15 @@ def test_ground_truth_round_trips_to_ap_100(tiny, tmp_path):
         evaluator.process([inp], out)
     ap = evaluator.evaluate()["bbox"]["AP"]
     assert ap == pytest.approx(100.0, abs=1e-6)
+
+
+def test_demo_script_writes_predictions(tiny, trained_mask_rcnn, tmp_path):
+    out = tmp_path / "pred.png"
+    run(["tools/demo.py", "--config-file", DEMO_CONFIG, "--input", tiny["root"] / "demo" / "val",
+         "--output", out, "--confidence-threshold", "0.0",
+         "--opts", *TINY, "MODEL.PIXEL_STATS_FILE", tiny["stats"],
+         "MODEL.WEIGHTS", trained_mask_rcnn / "model_final.pth"], tiny["env"])
+    import cv2
+
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] == 128 and image.shape[1] == 2 * (128 + 4)  # 2 val images tiled

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data import transforms as T
+from detectron2.data import transforms as T  # noqa: F401  (AugInput)
 from detectron2.modeling import build_model
 
 from freqdet.data import DCTDatasetMapper
@@ -28,7 +28,7 @@ class DCTPredictor:
     def __call__(self, image: np.ndarray) -> dict:
         height, width = image.shape[:2]
         aug = T.AugInput(image)
-        T.AugmentationList(self.mapper.augmentations)(aug)
+        self.mapper.augmentations(aug)  # the test mapper's AugmentationList (resize)
         inputs = {"image": self.mapper.image_to_input(aug.image), "image_size": aug.image.shape[:2],
                   "height": height, "width": width}
         return self.model([inputs])[0]
