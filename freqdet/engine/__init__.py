@@ -1,0 +1,4 @@
+"""Inference helpers for frequency-domain models."""
+from .predictor import DCTPredictor
+
+__all__ = ["DCTPredictor"]

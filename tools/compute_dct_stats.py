@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Per-channel mean/std of the DCT input over a registered dataset, for MODEL.PIXEL_STATS_FILE.
+
+Images go through the training DCTDatasetMapper of the config (same augmentation, s and
+input format), so the statistics are those of what the model sees. By default all 192
+channels are computed, so one file serves every channel subset at this s.
+
+    python tools/compute_dct_stats.py --config-file configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml \
+        --dataset freqdet_demo_train --output output/demo/dct_stats.json
+"""
+import argparse
+import sys
+
+from detectron2.config import get_cfg
+
+import freqdet  # noqa: F401  (registers the demo datasets)
+from freqdet import add_freqdet_config
+from freqdet.config import dct_channels
+from freqdet.data import compute_dct_stats, save_dct_stats
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True)
+    p.add_argument("--dataset", help="registered dataset name (default: the config's first DATASETS.TRAIN)")
+    p.add_argument("--output", required=True, help="JSON file to write")
+    p.add_argument("--selected-only", action="store_true",
+                   help="only the config's INPUT.DCT.CHANNELS (default: all 192 channels)")
+    p.add_argument("--max-images", type=int, default=0, help="use the first N images (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random augmentations")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    selected = dct_channels(cfg)
+    if not args.selected_only:
+        cfg.INPUT.DCT.CHANNELS = ["192"]
+    dataset = args.dataset or cfg.DATASETS.TRAIN[0]
+    chans, mean, std, n = compute_dct_stats(cfg, dataset, args.max_images, args.seed)
+    save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
+                   upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT, config=args.config_file)
+    print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={cfg.INPUT.DCT.UPSAMPLE})")
+    print("config lines:")
+    print(f'  MODEL:\n    PIXEL_STATS_FILE: "{args.output}"')
+    print(f"  or inline, for the config's {len(selected)} channels:")
+    table = dict(zip(chans, zip(mean, std)))
+    picked = [table[c] for c in selected]
+    print(f"    PIXEL_MEAN: [{', '.join(f'{m:.4f}' for m, _ in picked)}]")
+    print(f"    PIXEL_STD: [{', '.join(f'{s:.4f}' for _, s in picked)}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
