@@ -55,6 +55,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=None,
                    help=f"crop size in pixels (default {DCT_SIZE} for DCT, {RGB_SIZE} for RGB models)")
     p.add_argument("--resize", type=int, default=None, help="validation resize (default input-size*8/7)")
+    p.add_argument("--crop-scale-min", type=float, default=0.08,
+                   help="smallest area fraction of RandomResizedCrop (ImageNet: 0.08)")
     p.add_argument("--dct-stats", default=None,
                    help="per-channel DCT mean/std JSON; computed from the training set when missing "
                         "(default OUTPUT_DIR/dct_stats.json)")
@@ -222,7 +224,8 @@ class ClassificationTrainer(TrainerBase):
         return dct_stats(path, train_root, self.channels, self.size, self.resize)
 
     def transform(self, train: bool):
-        return build_transform(self.domain, train, self.size, self.resize, self.channels, self.mean, self.std)
+        return build_transform(self.domain, train, self.size, self.resize, self.channels, self.mean, self.std,
+                               crop_scale=(self.args.crop_scale_min, 1.0))
 
     def _loader(self, dataset, sampler, batch_size, drop_last):
         workers = self.args.num_workers

@@ -58,10 +58,11 @@ def build_transform(
     channels: ChannelSpec = "24",
     mean: Optional[Sequence[float]] = None,
     std: Optional[Sequence[float]] = None,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
 ) -> T.Compose:
     """The paper's recipe for ``domain`` ``"dct"`` or ``"rgb"``.
 
-    train: RandomResizedCrop(size) + horizontal flip; val: Resize(resize) + CenterCrop(size).
+    train: RandomResizedCrop(size, crop_scale) + horizontal flip; val: Resize(resize) + CenterCrop(size).
     DCT then gives ``(C, size/8, size/8)`` normalised with ``mean``/``std`` (per selected
     channel, from :mod:`freqdet.classification.stats`; omitted = no normalisation, as the
     statistics tool uses). RGB gives ``(3, size, size)`` with ImageNet's statistics by default.
@@ -71,7 +72,7 @@ def build_transform(
     size = size or (DCT_SIZE if domain == "dct" else RGB_SIZE)
     resize = resize or default_resize(size)
     if train:
-        geometric = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
+        geometric = [T.RandomResizedCrop(size, scale=tuple(crop_scale)), T.RandomHorizontalFlip()]
     else:
         geometric = [T.Resize(resize), T.CenterCrop(size)]
     if domain == "rgb":
