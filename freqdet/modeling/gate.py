@@ -129,11 +129,15 @@ class FrequencyGate(nn.Module):
             bias[:, 0] = 0.0
             bias[:, 1] = init_on_logit
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, 2) logits ``(off, on)`` for the input (N, C, H, W)."""
+    def logits(self, x: torch.Tensor, pooled: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(N, C, 2) logits ``(off, on)`` for the input (N, C, H, W).
+
+        ``pooled`` (N, C): per-image channel means to use instead of pooling ``x``; a detector
+        passes the means over each image's own extent, so batch padding does not sway the gate.
+        """
         if x.shape[1] != self.channels:
             raise ValueError(f"gate built for {self.channels} channels got input of shape {tuple(x.shape)}")
-        h = F.adaptive_avg_pool2d(x, 1)
+        h = F.adaptive_avg_pool2d(x, 1) if pooled is None else pooled.reshape(x.shape[0], self.channels, 1, 1)
         h = F.relu(self.norm(self.squeeze(h)))
         return self.logits_conv(h).view(x.shape[0], self.channels, 2)
 
@@ -144,8 +148,8 @@ class FrequencyGate(nn.Module):
             return F.gumbel_softmax(logits.float(), tau=self.tau, hard=True, dim=-1)[..., 1]
         return (logits[..., 1] > logits[..., 0]).to(logits.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(x)
+    def forward(self, x: torch.Tensor, pooled: Optional[torch.Tensor] = None) -> torch.Tensor:
+        logits = self.logits(x, pooled)
         mask = self.mask_from_logits(logits)
         self.last_logits = logits
         self.last_mask = mask
