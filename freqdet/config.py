@@ -1,0 +1,84 @@
+"""Every config key freqdet adds to Detectron2, each with the reason it exists."""
+from detectron2.config import CfgNode as CN
+
+
+def add_freqdet_config(cfg):
+    """Add freqdet's keys to a Detectron2 ``cfg`` in place (call before ``merge_from_file``).
+
+    Only new keys are added; Detectron2's global defaults are never modified.
+    """
+    _C = cfg
+
+    # ---- DCT input (read by freqdet.data.DCTDatasetMapper) -------------------------------
+    _C.INPUT.DCT = CN()
+    # Channel subset handed to the model, as a list: either one subset name of
+    # freqdet.dct.named_subsets() (["24"], ["64"], ["192"], ["24T"], ...) or channel indices
+    # c*64+u*8+v (c: 0 Y, 1 Cb, 2 Cr), e.g. [0, 1, 8, 9, 64, 128]. (A list because yacs
+    # turns a bare "24" into an int and then refuses "24T"; code may also assign a str.)
+    # Its length C is the backbone's input channel count and PIXEL_MEAN/STD's length.
+    _C.INPUT.DCT.CHANNELS = ["24"]
+    # Upsampling factor s in {1, 2} applied to the (augmented) image before the 8x8 DCT:
+    # the DCT grid is (H*s/8, W*s/8), the backbone's first stride 8/s pixels. s=2 is the
+    # paper's detection setting (res2..res5 strides 4..32), s=1 its "half input size" one.
+    _C.INPUT.DCT.UPSAMPLE = 2
+    # dtype of the DCT tensor the data loader hands to the model ("float32" or "float16";
+    # float16 halves host-to-device transfer, the model computes in float32 after it).
+    _C.INPUT.DCT.DTYPE = "float32"
+
+    # ---- Per-channel statistics -------------------------------------------------------------
+    # MODEL.PIXEL_MEAN / PIXEL_STD (Detectron2's keys) hold C values, in the order of
+    # INPUT.DCT.CHANNELS, when given inline. Alternatively point this key at a JSON written
+    # by tools/compute_dct_stats.py ({"mean": {"<index>": v, ...}, "std": {...}}, any
+    # superset of the selected channels): the selected channels' values are taken from it
+    # and PIXEL_MEAN/PIXEL_STD are ignored. Empty: use PIXEL_MEAN/PIXEL_STD.
+    _C.MODEL.PIXEL_STATS_FILE = ""
+
+    # ---- Learned frequency-channel selection (freqdet.modeling.FrequencyGate) --------------
+    # An SE-like gate after per-channel normalization picks, per image, which channels reach
+    # the backbone (the others are zeroed); trained with a hard Gumbel-softmax and a loss
+    # LAMBDA * (fraction of channels on), reported as "loss_gate". Its per-channel selection
+    # rates (val set, end of training and --eval-only) go to OUTPUT_DIR/RATES_FILE, from which
+    # tools/select_channels.py derives a static subset (INPUT.DCT.CHANNELS) for cheap inference.
+    _C.MODEL.FREQ_GATE = CN()
+    # Insert the gate. Needs INPUT.DCT.CHANNELS = ["192"]: it selects among all channels.
+    _C.MODEL.FREQ_GATE.ENABLED = False
+    # lambda: weight of the fraction of channels on (0..1, mean over images). Larger keeps
+    # fewer channels. Not published by the paper; 0 trains the gate on the task loss only.
+    _C.MODEL.FREQ_GATE.LAMBDA = 1.0
+    # Linear warm-up of lambda from 0 over this many iterations (0: full lambda from the start),
+    # so the task loss can show which channels matter before sparsity pressure begins.
+    _C.MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS = 0
+    # Gumbel-softmax temperature at iteration 0. With hard=True the forward mask does not
+    # depend on it; it shapes the straight-through gradient (high: smooth, low: sharp).
+    _C.MODEL.FREQ_GATE.TAU = 2.0
+    # Temperature reached at SOLVER.MAX_ITER under the "exp" schedule.
+    _C.MODEL.FREQ_GATE.TAU_MIN = 0.5
+    # "exp": TAU * (TAU_MIN / TAU) ** (iter / MAX_ITER); "constant": TAU throughout (the
+    # paper's released code used a constant 1).
+    _C.MODEL.FREQ_GATE.TAU_SCHEDULE = "exp"
+    # Norm between the gate's two 1x1 convs: "LN" (per image, works with one image per
+    # device), "BN" (the paper's; needs >1 image per device) or "" (none).
+    _C.MODEL.FREQ_GATE.NORM = "LN"
+    # Initial logit_on - logit_off of every channel: each channel starts on with probability
+    # sigmoid(INIT_ON_LOGIT) (0.73 for 1), so training starts near the full input.
+    _C.MODEL.FREQ_GATE.INIT_ON_LOGIT = 1.0
+    # Every this many iterations, log the per-channel selection rate of the training masks
+    # since the last log (gate/rate/NNN) and the channels on per component (gate/on_Y, ...).
+    _C.MODEL.FREQ_GATE.LOG_PERIOD = 20
+    # File in OUTPUT_DIR for the selection rates over DATASETS.TEST[0] (JSON, keyed by index).
+    _C.MODEL.FREQ_GATE.RATES_FILE = "gate_selection_rates.json"
+    # Also draw the rates as a heat map (RATES_FILE with .png), like the paper's Figure 5.
+    _C.MODEL.FREQ_GATE.HEATMAP = True
+
+
+def dct_channels(cfg) -> list[int]:
+    """Channel indices selected by ``cfg.INPUT.DCT.CHANNELS`` (a one-name list, indices, or a str)."""
+    from freqdet.dct import parse_channels
+
+    spec = cfg.INPUT.DCT.CHANNELS
+    if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], str):
+        spec = spec[0]
+    try:
+        return parse_channels(spec)
+    except ValueError as e:
+        raise ValueError(f"INPUT.DCT.CHANNELS: {e}") from None

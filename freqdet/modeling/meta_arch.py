@@ -1,0 +1,123 @@
+"""GeneralizedRCNN on DCT inputs: normalize C channels, pad on the DCT grid, report pixel sizes."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.structures import ImageList
+
+from freqdet.data.stats import load_dct_stats
+from freqdet.config import dct_channels
+from freqdet.dct import NUM_CHANNELS
+from freqdet.modeling.gate import FrequencyGate
+
+__all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
+
+
+def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
+    """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD."""
+    chans = dct_channels(cfg)
+    if cfg.MODEL.PIXEL_STATS_FILE:
+        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, chans)
+    mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
+    for key, values in (("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)):
+        if len(values) != len(chans):
+            raise ValueError(
+                f"{key} has {len(values)} values but INPUT.DCT.CHANNELS={list(cfg.INPUT.DCT.CHANNELS)!r} "
+                f"selects {len(chans)} channels; give {len(chans)} values or set MODEL.PIXEL_STATS_FILE "
+                "(tools/compute_dct_stats.py writes one)"
+            )
+    return mean, std
+
+
+def _check_feature_names(cfg) -> None:
+    """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
+    if "fpn" not in cfg.MODEL.BACKBONE.NAME:
+        return
+    level = (8 // cfg.INPUT.DCT.UPSAMPLE).bit_length() - 1  # log2 of res2's pixel stride
+    names = {f"p{level + i}" for i in range(5)}  # P2..P6 of the RGB model, renamed
+    for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
+        wrong = [f for f in node.IN_FEATURES if f not in names]
+        if wrong:
+            raise ValueError(
+                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={cfg.INPUT.DCT.UPSAMPLE} the FPN levels "
+                f"are {sorted(names)} (Detectron2 names them by pixel stride)"
+            )
+
+
+def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
+    """The gate of MODEL.FREQ_GATE, or None when disabled; it selects among all 192 channels."""
+    g = cfg.MODEL.FREQ_GATE
+    if not g.ENABLED:
+        return None
+    if len(dct_channels(cfg)) != NUM_CHANNELS:
+        raise ValueError(
+            f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
+            f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
+        )
+    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT)
+
+
+@META_ARCH_REGISTRY.register()
+class FreqRCNN(GeneralizedRCNN):
+    """Mask/Faster R-CNN whose ``image`` inputs are DCT tensors ``(C, H*s/8, W*s/8)``.
+
+    Only :meth:`preprocess_image` differs from :class:`GeneralizedRCNN`: it pads on the DCT
+    grid (the backbone's pixel size divisibility divided by its input stride 8/s) and
+    returns an :class:`ImageList` whose ``image_sizes`` are the augmented images' *pixel*
+    sizes, so anchors, proposals, boxes and masks live in pixel coordinates and
+    post-processing rescales them to the original image exactly as for the RGB model.
+    """
+
+    @configurable
+    def __init__(self, *, gate: Optional[FrequencyGate] = None, **kwargs):
+        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE)."""
+        super().__init__(**kwargs)
+        self.gate = gate
+        if self.vis_period > 0:
+            raise ValueError("VIS_PERIOD > 0 is not supported by FreqRCNN (its inputs are not images); set VIS_PERIOD 0")
+        bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
+        self.input_stride = int(bottom_up.stem.stride)  # pixels per DCT cell
+        div = self.backbone.size_divisibility
+        if div % self.input_stride:
+            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {self.input_stride}")
+        self.grid_divisibility = div // self.input_stride
+
+    @classmethod
+    def from_config(cls, cfg):
+        _check_feature_names(cfg)
+        ret = super().from_config(cfg)
+        ret["pixel_mean"], ret["pixel_std"] = dct_pixel_stats(cfg)
+        ret["gate"] = build_frequency_gate(cfg)
+        return ret
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
+        out = super().forward(batched_inputs)
+        if self.training and self.gate is not None:
+            out["loss_gate"] = self.gate.gate_loss()
+        return out
+
+    def _pixel_size(self, x: Dict) -> tuple[int, int]:
+        if "image_size" in x:
+            return tuple(int(v) for v in x["image_size"])
+        if "instances" in x:
+            return tuple(x["instances"].image_size)
+        raise KeyError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image); use DCTDatasetMapper")
+
+    def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """Normalize, pad on the DCT grid and batch; image sizes in pixels."""
+        images = [self._move_to_current_device(x["image"]).float() for x in batched_inputs]
+        if images[0].shape[0] != self.pixel_mean.shape[0]:
+            raise ValueError(
+                f"input has {images[0].shape[0]} channels, the model's statistics {self.pixel_mean.shape[0]}"
+            )
+        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+        padded = ImageList.from_tensors(images, self.grid_divisibility)
+        tensor = padded.tensor
+        if self.gate is not None:
+            # Channel means over each image's own extent, not over the batch padding.
+            tensor = self.gate(tensor, pooled=torch.stack([x.mean(dim=(1, 2)) for x in images]))
+        return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Per-channel mean/std of the DCT input over a registered dataset, for MODEL.PIXEL_STATS_FILE.
+
+Images go through the training DCTDatasetMapper of the config (same augmentation, s and
+input format), so the statistics are those of what the model sees. By default all 192
+channels are computed, so one file serves every channel subset at this s.
+
+    python tools/compute_dct_stats.py --config-file configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml \
+        --dataset freqdet_demo_train --output output/demo/dct_stats.json
+"""
+import argparse
+import sys
+
+import numpy as np
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
+from tqdm import tqdm
+
+import freqdet  # noqa: F401  (registers the demo datasets)
+from freqdet import add_freqdet_config
+from freqdet.config import dct_channels
+from freqdet.data import DCTDatasetMapper, RunningMoments, save_dct_stats
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True)
+    p.add_argument("--dataset", help="registered dataset name (default: the config's first DATASETS.TRAIN)")
+    p.add_argument("--output", required=True, help="JSON file to write")
+    p.add_argument("--selected-only", action="store_true",
+                   help="only the config's INPUT.DCT.CHANNELS (default: all 192 channels)")
+    p.add_argument("--max-images", type=int, default=0, help="use the first N images (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random augmentations")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    return p.parse_args(argv)
+
+
+def compute_stats(cfg, dataset_name, max_images=0, seed=0):
+    """(channels, mean, std, num_images) of the mapped DCT tensors of ``dataset_name``."""
+    dicts = DatasetCatalog.get(dataset_name)
+    if max_images > 0:
+        dicts = dicts[:max_images]
+    if not dicts:
+        raise ValueError(f"dataset {dataset_name!r} has no images")
+    np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
+    mapper = DCTDatasetMapper(cfg, is_train=True)
+    moments = RunningMoments(len(mapper.dct_channels))
+    for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
+        d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here
+        moments.update(mapper(d)["image"].numpy())
+    mean, std = moments.mean_std()
+    return mapper.dct_channels, mean, std, len(dicts)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    selected = dct_channels(cfg)
+    if not args.selected_only:
+        cfg.INPUT.DCT.CHANNELS = ["192"]
+    dataset = args.dataset or cfg.DATASETS.TRAIN[0]
+    chans, mean, std, n = compute_stats(cfg, dataset, args.max_images, args.seed)
+    save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
+                   upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT, config=args.config_file)
+    print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={cfg.INPUT.DCT.UPSAMPLE})")
+    print("config lines:")
+    print(f'  MODEL:\n    PIXEL_STATS_FILE: "{args.output}"')
+    print(f"  or inline, for the config's {len(selected)} channels:")
+    table = dict(zip(chans, zip(mean, std)))
+    picked = [table[c] for c in selected]
+    print(f"    PIXEL_MEAN: [{', '.join(f'{m:.4f}' for m, _ in picked)}]")
+    print(f"    PIXEL_STD: [{', '.join(f'{s:.4f}' for _, s in picked)}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

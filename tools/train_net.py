@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Train / evaluate frequency-domain R-CNNs with Detectron2 (one or many GPUs or CPU processes).
+
+    python tools/train_net.py --config-file configs/COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x.yaml \
+        --num-gpus 8
+    python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
+
+Only what differs from Detectron2's DefaultTrainer is overridden: the DCT mapper in the
+loaders, the COCO evaluator, and DistributedDataParallel without device ids on CPU.
+"""
+import os
+import weakref
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import (
+    AMPTrainer, DefaultTrainer, SimpleTrainer, create_ddp_model, default_argument_parser, default_setup,
+    launch,
+)
+from detectron2.evaluation import COCOEvaluator
+from detectron2.utils import comm
+
+import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
+from freqdet import add_freqdet_config
+from freqdet.data import DCTDatasetMapper
+
+
+class Trainer(DefaultTrainer):
+    def __init__(self, cfg):
+        # DefaultTrainer.__init__ wraps the model with DDP(device_ids=[local_rank]), which
+        # DDP rejects for CPU modules; this is the same construction with device_ids=None
+        # on CPU (gloo), so multi-process training also runs without GPUs.
+        super(DefaultTrainer, self).__init__()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        ddp_kwargs = {} if torch.device(cfg.MODEL.DEVICE).type == "cuda" else {"device_ids": None}
+        model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=DCTDatasetMapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=DCTDatasetMapper(cfg, is_train=False))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return COCOEvaluator(dataset_name, output_dir=output_folder)  # bbox, and segm when MASK_ON
+
+
+def setup(args):
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
