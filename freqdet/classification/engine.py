@@ -33,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..dct import parse_channels
+from ..engine.gate_hook import FrequencyGateHook
 from .data import image_folder
 from .models import ARCHS, build_classifier
 from .stats import dct_stats
@@ -51,7 +52,16 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="output/classifier")
     p.add_argument("--arch", default="resnet50_dct", choices=sorted(ARCHS))
     p.add_argument("--channels", default="24", help="DCT channel subset (name like 24, 64, 192, 24T or indices)")
-    p.add_argument("--gate", action="store_true", help="learned channel gate on all 192 channels (issue #4)")
+    p.add_argument("--gate", action="store_true",
+                   help="learned channel gate on all 192 channels (freqdet.modeling.gate); --channels is ignored")
+    g = _gate_defaults()
+    p.add_argument("--gate-lambda", type=float, default=g.LAMBDA, help="weight of the fraction of channels on")
+    p.add_argument("--gate-lambda-warmup-iters", type=int, default=g.LAMBDA_WARMUP_ITERS)
+    p.add_argument("--gate-tau", type=float, default=g.TAU, help="Gumbel temperature at iteration 0")
+    p.add_argument("--gate-tau-min", type=float, default=g.TAU_MIN, help="temperature at the last iteration")
+    p.add_argument("--gate-tau-schedule", choices=("exp", "constant"), default=g.TAU_SCHEDULE)
+    p.add_argument("--gate-norm", default=g.NORM, help="LN, BN (the paper's) or ''")
+    p.add_argument("--gate-init-on-logit", type=float, default=g.INIT_ON_LOGIT)
     p.add_argument("--input-size", type=int, default=None,
                    help=f"crop size in pixels (default {DCT_SIZE} for DCT, {RGB_SIZE} for RGB models)")
     p.add_argument("--resize", type=int, default=None, help="validation resize (default input-size*8/7)")
@@ -89,6 +99,22 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--machine-rank", type=int, default=0)
     p.add_argument("--dist-url", default="auto", help="tcp://host:port of machine 0 for multi-machine jobs")
     return p
+
+
+def _gate_defaults():
+    """The detector's MODEL.FREQ_GATE defaults: one source for both tasks' gate settings."""
+    from detectron2.config import get_cfg
+
+    from ..config import add_freqdet_config
+
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    return cfg.MODEL.FREQ_GATE
+
+
+def _run_batch(model, batch):
+    """How the gate's selection-rate pass feeds our loaders' ``(images, labels)`` to ClassifierWithLoss."""
+    return model(batch)
 
 
 class ClassifierWithLoss(nn.Module):
@@ -190,7 +216,9 @@ class ClassificationTrainer(TrainerBase):
         self.start_iter = 0
         self.last_results = None
 
-        net = build_classifier(args.arch, self.num_classes, args.channels, gate=args.gate).to(self.device)
+        gate_kwargs = dict(norm=args.gate_norm, init_on_logit=args.gate_init_on_logit) if args.gate else None
+        net = build_classifier(args.arch, self.num_classes, args.channels, gate=args.gate,
+                               gate_kwargs=gate_kwargs).to(self.device)
         self.net = net
         self.model = ClassifierWithLoss(net, args.label_smoothing)
         self.optimizer = self.build_optimizer()
@@ -219,7 +247,7 @@ class ClassificationTrainer(TrainerBase):
         path = self.args.dct_stats or os.path.join(self.args.output_dir, "dct_stats.json")
         if comm.is_main_process():  # one process measures; the others read its file
             dct_stats(path, train_root, "192", self.size, self.resize, self.args.stats_images,
-                      self.args.num_workers)
+                      self.args.num_workers, progress=not self.args.no_progress)
         comm.synchronize()
         return dct_stats(path, train_root, self.channels, self.size, self.resize)
 
@@ -291,6 +319,12 @@ class ClassificationTrainer(TrainerBase):
             ret.append(hooks.PeriodicCheckpointer(self.checkpointer, a.checkpoint_period or epoch,
                                                   max_iter=self.max_iter))
         ret.append(hooks.EvalHook(a.eval_period or epoch, self._eval_for_storage))
+        if a.gate:  # temperature / lambda schedule, gate metrics, final selection rates + heat map
+            ret.append(FrequencyGateHook(
+                lam=a.gate_lambda, tau0=a.gate_tau, tau_min=a.gate_tau_min, tau_schedule=a.gate_tau_schedule,
+                lambda_warmup_iters=a.gate_lambda_warmup_iters, log_period=a.log_period,
+                rates_loader=self.build_test_loader, output_dir=a.output_dir, run=_run_batch,
+                dataset_name=self.val_set.root))
         if comm.is_main_process():
             ret.append(hooks.PeriodicWriter(default_writers(a.output_dir, self.max_iter), period=a.log_period))
         return ret

@@ -14,24 +14,43 @@ these models, torchvision checkpoints and the detection backbone by name.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 from torchvision.models import mobilenet_v2, resnet50
 from torchvision.models.mobilenetv2 import InvertedResidual
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from ..dct import parse_channels
+from ..dct import NUM_CHANNELS, parse_channels
 from ..dct.channels import ChannelSpec
+from ..modeling.gate import FrequencyGate
 
 __all__ = ["ResNetDCT", "MobileNetV2DCT", "resnet50_dct", "mobilenet_v2_dct", "build_classifier", "ARCHS"]
 
 
-def _gate_unavailable():
-    raise NotImplementedError(
-        "gate=True needs the channel-selection gate module freqdet.modeling.gate "
-        "(branch 'gate', issue #4), which is not merged yet; use gate=False with a static "
-        "channel subset (channels='24', '64', ...)"
-    )
+def _gate_input(channels: ChannelSpec, gate: bool, gate_kwargs: Optional[dict]) -> tuple[int, Optional[nn.Module]]:
+    """Input channel count and optional gate: a gated model sees all 192 channels (the paper's Fig. 4)."""
+    if not gate:
+        if gate_kwargs:
+            raise ValueError("gate_kwargs given without gate=True")
+        return len(parse_channels(channels)), None
+    if channels not in (None, "192", 192) and len(parse_channels(channels)) != NUM_CHANNELS:
+        raise ValueError(f"gate=True selects channels itself from all {NUM_CHANNELS}; got channels={channels!r}")
+    return NUM_CHANNELS, FrequencyGate(NUM_CHANNELS, **(gate_kwargs or {}))
+
+
+class _GatedInput:
+    """Mixin: apply ``self.gate`` (when present) to the input and expose its loss."""
+
+    def _apply_gate(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.gate is None else self.gate(x)
+
+    def auxiliary_losses(self) -> dict:
+        """``{"loss_gate": lambda * fraction of channels on}`` for a gated model in training, else ``{}``."""
+        if self.gate is None or not self.training:
+            return {}
+        return {"loss_gate": self.gate.gate_loss()}
 
 
 def _init_like_torchvision(module: nn.Module) -> None:
@@ -44,17 +63,19 @@ def _init_like_torchvision(module: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-class ResNetDCT(ResNet):
+class ResNetDCT(_GatedInput, ResNet):
     """torchvision ResNet whose stem is the DCT grid itself: ``layer1`` takes C channels.
 
     Input ``(N, C, h, w)`` normalised DCT coefficients; output ``(N, num_classes)`` logits.
+    With a ``gate`` (a :class:`FrequencyGate` over 192 channels) the input passes it first.
     """
 
     def __init__(self, in_channels: int, layers=(3, 4, 6, 3), num_classes: int = 1000,
-                 zero_init_residual: bool = False):
+                 zero_init_residual: bool = False, gate: Optional[nn.Module] = None):
         super().__init__(Bottleneck, list(layers), num_classes=num_classes,
                          zero_init_residual=zero_init_residual)
         self.in_channels = in_channels
+        self.gate = gate
         del self.conv1, self.bn1, self.relu, self.maxpool
         # Rebuild layer1 with C input planes; _make_layer adds the 1x1 projection shortcut
         # (downsample) because C != 256, exactly as torchvision does for its 64-plane stem.
@@ -71,18 +92,21 @@ class ResNetDCT(ResNet):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects (N, {self.in_channels}, h, w) DCT input, "
                              f"got {tuple(x.shape)}")
+        x = self._apply_gate(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-class MobileNetV2DCT(nn.Module):
+class MobileNetV2DCT(_GatedInput, nn.Module):
     """torchvision MobileNetV2 without its stride-2 first conv; ``features.1`` takes C channels.
 
     ``features.0`` is kept as an ``nn.Identity`` so the remaining keys keep torchvision's indices.
     """
 
-    def __init__(self, in_channels: int, num_classes: int = 1000, width_mult: float = 1.0):
+    def __init__(self, in_channels: int, num_classes: int = 1000, width_mult: float = 1.0,
+                 gate: Optional[nn.Module] = None):
         super().__init__()
+        self.gate = gate
         base = mobilenet_v2(weights=None, num_classes=num_classes, width_mult=width_mult)
         first = base.features[1]  # InvertedResidual(32*w -> 16*w, stride 1, expand_ratio 1)
         out_channels = first.out_channels
@@ -98,24 +122,23 @@ class MobileNetV2DCT(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects (N, {self.in_channels}, h, w) DCT input, "
                              f"got {tuple(x.shape)}")
-        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        x = nn.functional.adaptive_avg_pool2d(self.features(self._apply_gate(x)), 1)
         return self.classifier(torch.flatten(x, 1))
 
 
 def resnet50_dct(channels: ChannelSpec = "24", num_classes: int = 1000, gate: bool = False,
-                 **kwargs) -> ResNetDCT:
-    """ResNet-50 on a static DCT channel subset (``freqdet.dct.parse_channels`` spec)."""
-    if gate:
-        _gate_unavailable()
-    return ResNetDCT(len(parse_channels(channels)), num_classes=num_classes, **kwargs)
+                 gate_kwargs: Optional[dict] = None, **kwargs) -> ResNetDCT:
+    """ResNet-50 on a static DCT channel subset (``freqdet.dct.parse_channels`` spec), or on
+    all 192 channels behind a learned gate (``gate=True``; ``gate_kwargs`` go to FrequencyGate)."""
+    c, g = _gate_input(channels, gate, gate_kwargs)
+    return ResNetDCT(c, num_classes=num_classes, gate=g, **kwargs)
 
 
 def mobilenet_v2_dct(channels: ChannelSpec = "24", num_classes: int = 1000, gate: bool = False,
-                     **kwargs) -> MobileNetV2DCT:
-    """MobileNetV2 on a static DCT channel subset (``freqdet.dct.parse_channels`` spec)."""
-    if gate:
-        _gate_unavailable()
-    return MobileNetV2DCT(len(parse_channels(channels)), num_classes=num_classes, **kwargs)
+                     gate_kwargs: Optional[dict] = None, **kwargs) -> MobileNetV2DCT:
+    """MobileNetV2 on a static DCT channel subset, or on all 192 channels behind a learned gate."""
+    c, g = _gate_input(channels, gate, gate_kwargs)
+    return MobileNetV2DCT(c, num_classes=num_classes, gate=g, **kwargs)
 
 
 # name -> (builder, input domain). RGB baselines are torchvision's own models, unchanged.
@@ -127,13 +150,15 @@ ARCHS = {
 }
 
 
-def build_classifier(arch: str, num_classes: int, channels: ChannelSpec = "24", gate: bool = False) -> nn.Module:
+def build_classifier(arch: str, num_classes: int, channels: ChannelSpec = "24", gate: bool = False,
+                     gate_kwargs: Optional[dict] = None) -> nn.Module:
     """Build any ``ARCHS`` entry; DCT models take ``channels``/``gate``, RGB ones ignore them."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
     builder, domain = ARCHS[arch]
     if domain == "dct":
-        return builder(channels=channels, num_classes=num_classes, gate=gate)
+        return builder(channels="192" if gate else channels, num_classes=num_classes, gate=gate,
+                       gate_kwargs=gate_kwargs)
     if gate:
         raise ValueError(f"gate=True applies to DCT models only, not {arch!r}")
     return builder(weights=None, num_classes=num_classes)
