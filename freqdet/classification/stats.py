@@ -23,7 +23,12 @@ from ..dct.channels import ChannelSpec
 from .data import image_folder
 from .transforms import DCT_SIZE, build_transform, default_resize
 
-__all__ = ["compute_dct_stats", "dct_stats", "load_dct_stats"]
+__all__ = ["MIN_STD", "compute_dct_stats", "dct_stats", "load_dct_stats"]
+
+# Floor of the std used for normalisation, in DCT coefficient units (JPEG quantisation steps
+# are >= 1). Channels that are (nearly) constant over the data, e.g. the chroma of greyscale
+# images, would otherwise be divided by ~0 and turn rounding noise into huge inputs.
+MIN_STD = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -46,10 +51,14 @@ def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = N
     return mean, std, len(indices)
 
 
+
 def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
               resize: Optional[int] = None, max_images: Optional[int] = None, num_workers: int = 0,
               progress: bool = True) -> tuple[list[float], list[float]]:
-    """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it."""
+    """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it.
+
+    The std is floored at :data:`MIN_STD` (recorded as ``std_floor`` in the file).
+    """
     resize = resize or default_resize(size)
     if os.path.exists(path):
         try:
@@ -58,11 +67,16 @@ def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DC
         except ValueError as e:
             raise ValueError(f"DCT statistics file {path} is not valid JSON: {e}") from None
         if (cached.get("size"), cached.get("resize")) == (size, resize):
-            return load_dct_stats(path, channels)
+            return _floored(load_dct_stats(path, channels))
         logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
                        path, cached.get("size"), cached.get("resize"), size, resize)
     mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress)
-    save_dct_stats(path, list(range(NUM_CHANNELS)), mean, std, root=os.path.abspath(root), size=size,
-                   resize=resize, num_images=n, upsample=1, input_format="RGB")
+    save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
+                   size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)
     logger.info("wrote DCT statistics of %d images to %s", n, path)
-    return load_dct_stats(path, channels)
+    return _floored(load_dct_stats(path, channels))
+
+
+def _floored(stats):
+    mean, std = stats
+    return mean, [max(s, MIN_STD) for s in std]
