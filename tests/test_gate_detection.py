@@ -68,7 +68,7 @@ def test_train_net_with_gate_logs_loss_and_writes_rates(trained):
     assert "gate/rate/191" in r and "gate/on_Cr" in r
     # At iteration 1 of 2: lambda warmed up for 1 of the demo config's 30 iterations, tau halfway
     # (geometrically) from 2.0 to 0.5.
-    assert r["gate/lambda"] == pytest.approx(20.0 / 30) and r["gate/tau"] == pytest.approx(1.0)
+    assert r["gate/lambda"] == pytest.approx(0.5 / 30) and r["gate/tau"] == pytest.approx(1.0)
 
     payload = json.loads((trained / "gate_selection_rates.json").read_text())
     assert payload["num_images"] == 2 and payload["dataset"] == "gate_tiny_val" and payload["iteration"] == 2

@@ -60,7 +60,8 @@ def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
             f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
             f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
         )
-    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT)
+    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
+                         grad_scale=g.GRAD_SCALE)
 
 
 @META_ARCH_REGISTRY.register()
