@@ -62,6 +62,11 @@ def add_freqdet_config(cfg):
     # Initial logit_on - logit_off of every channel: each channel starts on with probability
     # sigmoid(INIT_ON_LOGIT) (0.73 for 1), so training starts near the full input.
     _C.MODEL.FREQ_GATE.INIT_ON_LOGIT = 1.0
+    # Multiplier of the gradients reaching the gate's parameters, i.e. the gate's own SGD
+    # learning-rate multiplier (forward unchanged). The loss gives each channel LAMBDA/192 of
+    # gradient, so at detection learning rates the gate's logits need this to move within a
+    # schedule; 1 leaves them at the base learning rate.
+    _C.MODEL.FREQ_GATE.GRAD_SCALE = 100.0
     # Every this many iterations, log the per-channel selection rate of the training masks
     # since the last log (gate/rate/NNN) and the channels on per component (gate/on_Y, ...).
     _C.MODEL.FREQ_GATE.LOG_PERIOD = 20

@@ -55,6 +55,13 @@ def test_backbone_shapes_and_strides(channels, upsample):
         assert tuple(out[name].shape) == (2, 256, -(-16 // k), -(-24 // k))
 
 
+def test_groupnorm_backbone_with_channels_not_divisible_by_groups():
+    cfg = make_cfg("24", 2)
+    cfg.MODEL.RESNETS.NORM = "GN"
+    backbone = build_backbone(cfg, ShapeSpec(channels=24))
+    assert backbone(torch.randn(1, 24, 8, 8))["p2"].shape == (1, 256, 8, 8)
+
+
 def test_plain_dct_resnet_backbone():
     cfg = make_cfg("24", 1)
     cfg.MODEL.BACKBONE.NAME = "build_dct_resnet_backbone"
@@ -172,6 +179,7 @@ def test_stats_file_feeds_model(tmp_path):
     chans = parse_channels("24T")
     assert model.pixel_mean.flatten().tolist() == [float(c) for c in chans]
     assert model.pixel_std.flatten().tolist() == [float(c + 1) for c in chans]
+    assert model.backbone.bottom_up.res2[0].conv1.weight.shape[1] == 24  # not len(PIXEL_MEAN) == 3
     save_dct_stats(str(path), "6", np.zeros(6), np.ones(6))
     with pytest.raises(ValueError, match="lacks mean for channels"):
         build_model(cfg)

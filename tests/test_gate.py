@@ -104,6 +104,21 @@ def test_gradients_reach_the_gate_logits():
     assert x.grad.abs().sum() > 0
 
 
+def test_grad_scale_multiplies_gate_gradients_only():
+    x = torch.randn(3, NUM_CHANNELS, 4, 4)
+    grads, outs = [], []
+    for scale in (1.0, 50.0):
+        torch.manual_seed(0)  # same init and same Gumbel draws
+        gate = FrequencyGate(NUM_CHANNELS, loss_weight=1.0, init_on_logit=0.0, grad_scale=scale).train()
+        out = gate(x)
+        (gate.gate_loss() + out.sum()).backward()
+        outs.append(out.detach())
+        grads.append([p.grad.clone() for p in gate.parameters()])
+    assert torch.equal(outs[0], outs[1])
+    for g1, g50 in zip(*grads):
+        assert torch.allclose(g50, 50 * g1, rtol=1e-4, atol=1e-6)
+
+
 def test_gate_loss_is_lambda_times_fraction_on():
     gate = FrequencyGate(NUM_CHANNELS, loss_weight=0.3)
     x = torch.randn(3, NUM_CHANNELS, 4, 4)

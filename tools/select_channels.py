@@ -16,12 +16,15 @@ import sys
 from pathlib import Path
 
 from freqdet.dct.channels import COMPONENTS, channel_name
-from freqdet.engine.selection import load_channel_stats, per_channel_values, select_from_rates
+from freqdet.data.stats import load_dct_stats
+from freqdet.engine.selection import per_channel_values, select_from_rates
 
 # Where a static config keeps the subset and its normalization (see freqdet/config.py).
 CHANNELS_KEY = ("INPUT", "DCT", "CHANNELS")
 MEAN_KEY = ("MODEL", "PIXEL_MEAN")
 STD_KEY = ("MODEL", "PIXEL_STD")
+STATS_FILE_KEY = ("MODEL", "PIXEL_STATS_FILE")  # cleared: inline mean/std apply only without it
+GATE_KEY = ("MODEL", "FREQ_GATE", "ENABLED")  # a static subset replaces the gate
 
 
 def _floats(values):
@@ -29,7 +32,10 @@ def _floats(values):
 
 
 def config_yaml(channels, mean=None, std=None, base_config=None, comment=""):
-    """YAML text for a static config: nested keys, flow-style lists (one line each)."""
+    """YAML text for a static config: nested keys, flow-style lists (one line each).
+
+    ``mean``/``std``: values of exactly ``channels``, in their order.
+    """
     tree = {}
 
     def put(key, text):
@@ -38,10 +44,12 @@ def config_yaml(channels, mean=None, std=None, base_config=None, comment=""):
             node = node.setdefault(k, {})
         node[key[-1]] = text
 
-    put(CHANNELS_KEY, "[" + ", ".join(str(c) for c in channels) + "]")
+    put(GATE_KEY, "False")
     if mean is not None:
-        put(MEAN_KEY, _floats(mean[channels]))
-        put(STD_KEY, _floats(std[channels]))
+        put(STATS_FILE_KEY, '""')
+        put(MEAN_KEY, _floats(mean))
+        put(STD_KEY, _floats(std))
+    put(CHANNELS_KEY, "[" + ", ".join(str(c) for c in channels) + "]")
 
     lines = [f"# {line}" for line in comment.splitlines()]
     if base_config:
@@ -66,8 +74,8 @@ def main(argv=None):
     rule.add_argument("--top-k", type=int, help="the K most selected channels overall")
     rule.add_argument("--per-component", help="counts for Y,Cb,Cr, e.g. 16,4,4")
     rule.add_argument("--threshold", type=float, help="channels selected for at least this fraction of images")
-    parser.add_argument("--stats", help="per-channel mean/std JSON (tools/compute_dct_stats.py); "
-                                        "without it only the channel list is written")
+    parser.add_argument("--stats", help="per-channel mean/std JSON (tools/compute_dct_stats.py, all 192 "
+                                        "channels); without it the config keeps its base's statistics")
     parser.add_argument("--base-config", help="_BASE_ of the written config (makes it a full config)")
     parser.add_argument("-o", "--output", help="write the YAML here as well")
     args = parser.parse_args(argv)
@@ -79,7 +87,7 @@ def main(argv=None):
     channels = select_from_rates(rates, top_k=args.top_k, per_component=per_component, threshold=args.threshold)
     mean = std = None
     if args.stats:
-        mean, std = load_channel_stats(args.stats)
+        mean, std = load_dct_stats(args.stats, channels)
 
     counts = [sum(1 for c in channels if c // 64 == k) for k in range(3)]
     rule_text = (f"top {args.top_k}" if args.top_k else

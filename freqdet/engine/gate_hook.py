@@ -16,7 +16,7 @@ from .selection import compute_selection_rates, save_selection_rates
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FrequencyGateHook", "insert_gate_hook", "write_gate_outputs"]
+__all__ = ["FrequencyGateHook", "add_gate_hook", "insert_gate_hook", "write_gate_outputs", "write_gate_outputs_for_cfg"]
 
 
 def write_gate_outputs(
@@ -167,3 +167,28 @@ def insert_gate_hook(hooks: list, hook: FrequencyGateHook) -> list:
             return hooks
     hooks.append(hook)
     return hooks
+
+
+def add_gate_hook(hooks: list, cfg, build_test_loader: Callable) -> list:
+    """Add the gate hook to a trainer's hooks when MODEL.FREQ_GATE.ENABLED (else leave them).
+
+    ``build_test_loader(cfg, dataset_name)``: the trainer's, for the final selection rates
+    over ``DATASETS.TEST[0]``.
+    """
+    if not cfg.MODEL.FREQ_GATE.ENABLED:
+        return hooks
+    loader = None
+    if len(cfg.DATASETS.TEST):
+        def loader():
+            return build_test_loader(cfg, cfg.DATASETS.TEST[0])
+    return insert_gate_hook(hooks, FrequencyGateHook.from_config(cfg, rates_loader=loader))
+
+
+def write_gate_outputs_for_cfg(cfg, model, build_test_loader: Callable) -> Optional[str]:
+    """``--eval-only``: selection rates of a trained gate over DATASETS.TEST[0] (no-op without a gate)."""
+    if not cfg.MODEL.FREQ_GATE.ENABLED or not len(cfg.DATASETS.TEST):
+        return None
+    g = cfg.MODEL.FREQ_GATE
+    name = cfg.DATASETS.TEST[0]
+    return write_gate_outputs(model, build_test_loader(cfg, name), cfg.OUTPUT_DIR, g.RATES_FILE,
+                              heatmap=g.HEATMAP, dataset=name, weights=cfg.MODEL.WEIGHTS)

@@ -145,22 +145,6 @@ def load_selection_rates(path: Union[str, Path]) -> np.ndarray:
     return per_channel_values(json.loads(Path(path).read_text()), "rates")
 
 
-def load_channel_stats(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std), 192 each, from the JSON of ``tools/compute_dct_stats.py``.
-
-    Accepts ``{"mean": {"0": m, ...}, "std": {...}}`` (or lists of 192), or
-    ``{"channels": {"0": {"mean": m, "std": s}, ...}}``.
-    """
-    data = json.loads(Path(path).read_text())
-    if "channels" in data and isinstance(data["channels"], Mapping):
-        ch = data["channels"]
-        return (per_channel_values({k: v["mean"] for k, v in ch.items()}),
-                per_channel_values({k: v["std"] for k, v in ch.items()}))
-    if "mean" in data and "std" in data:
-        return per_channel_values(data["mean"]), per_channel_values(data["std"])
-    raise ValueError(f"{path}: expected 'mean' and 'std' per channel (keyed by channel index)")
-
-
 def select_from_rates(
     rates: np.ndarray,
     top_k: Optional[int] = None,

@@ -88,6 +88,7 @@ class FrequencyGate(nn.Module):
         tau: float = 1.0,
         loss_weight: float = 0.0,
         init_on_logit: float = 3.0,
+        grad_scale: float = 1.0,
     ):
         """
         Args:
@@ -97,11 +98,16 @@ class FrequencyGate(nn.Module):
             init_on_logit: initial ``logit_on - logit_off`` for every channel; the gate opens
                 each channel with probability ``sigmoid(init_on_logit)`` at the start (0.95 for 3),
                 so training begins from the full input and learns what to drop.
+            grad_scale: multiplies every gradient reaching the gate's parameters (the forward is
+                unchanged): for SGD a learning-rate multiplier of the gate alone. The gate loss
+                gives each channel only lambda/C of gradient, so at a detector's SGD learning rate
+                the logits barely move in a short schedule without it. No effect under Adam.
         """
         super().__init__()
         self.channels = channels
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
+        self.grad_scale = float(grad_scale)
         self.squeeze = nn.Conv2d(channels, channels, kernel_size=1, bias=not norm)
         if norm == "LN":
             self.norm = nn.GroupNorm(1, channels)
@@ -139,7 +145,11 @@ class FrequencyGate(nn.Module):
             raise ValueError(f"gate built for {self.channels} channels got input of shape {tuple(x.shape)}")
         h = F.adaptive_avg_pool2d(x, 1) if pooled is None else pooled.reshape(x.shape[0], self.channels, 1, 1)
         h = F.relu(self.norm(self.squeeze(h)))
-        return self.logits_conv(h).view(x.shape[0], self.channels, 2)
+        logits = self.logits_conv(h).view(x.shape[0], self.channels, 2)
+        if self.grad_scale != 1.0 and torch.is_grad_enabled():
+            # Same value, gradient times grad_scale (into every gate parameter).
+            logits = logits * self.grad_scale - (logits * (self.grad_scale - 1.0)).detach()
+        return logits
 
     def mask_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, C) binary mask: hard Gumbel-softmax in training, ``on > off`` in eval."""
@@ -162,7 +172,8 @@ class FrequencyGate(nn.Module):
         return self.loss_weight * fraction_on(self.last_mask)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, tau={self.tau:.4g}, loss_weight={self.loss_weight:.4g}"
+        return (f"channels={self.channels}, tau={self.tau:.4g}, loss_weight={self.loss_weight:.4g}, "
+                f"grad_scale={self.grad_scale:.4g}")
 
 
 def find_gates(model: nn.Module) -> list[FrequencyGate]:

@@ -5,7 +5,10 @@ from typing import Dict, List, Optional
 
 import torch
 from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import (
+    META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone, build_proposal_generator, build_roi_heads,
+)
 from detectron2.structures import ImageList
 
 from freqdet.data.stats import load_dct_stats
@@ -57,7 +60,8 @@ def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
             f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
             f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
         )
-    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT)
+    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
+                         grad_scale=g.GRAD_SCALE)
 
 
 @META_ARCH_REGISTRY.register()
@@ -88,10 +92,19 @@ class FreqRCNN(GeneralizedRCNN):
     @classmethod
     def from_config(cls, cfg):
         _check_feature_names(cfg)
-        ret = super().from_config(cfg)
-        ret["pixel_mean"], ret["pixel_std"] = dct_pixel_stats(cfg)
-        ret["gate"] = build_frequency_gate(cfg)
-        return ret
+        mean, std = dct_pixel_stats(cfg)
+        # GeneralizedRCNN sizes the backbone input from len(PIXEL_MEAN); here it is C.
+        backbone = build_backbone(cfg, ShapeSpec(channels=len(mean)))
+        return {
+            "backbone": backbone,
+            "proposal_generator": build_proposal_generator(cfg, backbone.output_shape()),
+            "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
+            "input_format": cfg.INPUT.FORMAT,
+            "vis_period": cfg.VIS_PERIOD,
+            "pixel_mean": mean,
+            "pixel_std": std,
+            "gate": build_frequency_gate(cfg),
+        }
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
