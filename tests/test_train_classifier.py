@@ -131,3 +131,33 @@ def test_bad_data_is_a_clear_error(data, tmp_path):
     os.symlink(os.path.join(data, "val", "coffee", "0.jpg"), mixed / "val" / "other" / "0.jpg")
     with pytest.raises(ValueError, match="class folders differ"):
         run(mixed)
+
+
+def test_trained_checkpoint_converts_into_the_detection_backbone(data, tmp_path):
+    """Backbone hand-off: train_classifier.py's checkpoint -> tools/convert_weights.py -> FreqRCNN's backbone."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+    from test_detection_model import make_cfg
+
+    out = str(tmp_path / "cls")
+    main(argument_parser().parse_args(["--data", data, "--arch", "resnet50_dct", "--channels", "24",
+                                       "--output-dir", out, *COMMON]))
+    ckpt = os.path.join(out, "model_final.pth")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+    pkl = str(tmp_path / "r50_dct24.pkl")
+    subprocess.run([sys.executable, "-W", "ignore", os.path.join(REPO, "tools", "convert_weights.py"), ckpt,
+                    "--channels", "24", "--output", pkl], check=True, cwd=REPO, capture_output=True)
+    det = build_model(make_cfg("24", 2, mask=False))
+    DetectionCheckpointer(det).load(pkl)
+    net = det.backbone.bottom_up
+    compared = 0
+    for s, blocks in enumerate((3, 4, 6, 3), start=1):  # independent renaming: layer{s} -> res{s+1}
+        for b in range(blocks):
+            block = getattr(net, f"res{s + 1}")[b]
+            pairs = [(f"conv{i}.weight", getattr(block, f"conv{i}").weight) for i in (1, 2, 3)]
+            if b == 0:
+                pairs.append(("downsample.0.weight", block.shortcut.weight))
+            for name, param in pairs:
+                torch.testing.assert_close(param.detach(), state[f"layer{s}.{b}.{name}"], rtol=0, atol=0)
+                compared += 1
+    assert compared == 52 and net.res2[0].conv1.weight.shape[1] == 24
