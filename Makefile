@@ -8,7 +8,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= output/demo
 DEMO_CONFIG ?= configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml
 
-.PHONY: install test demo benchmark clean
+.PHONY: install test demo demo-cls benchmark clean
 
 install: $(STAMP)
 
@@ -40,9 +40,22 @@ demo: install
 		--output $(DEMO_DIR)/predictions.png --opts MODEL.PIXEL_STATS_FILE $(DEMO_DIR)/dct_stats.json \
 		MODEL.WEIGHTS $(DEMO_DIR)/train/model_final.pth
 
+# Debian's Fashion-MNIST, a real labelled set available offline; apt-get runs only when the
+# files are missing (as root, as in CI).
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+$(FASHION_MNIST):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist)
+
+# Fashion-MNIST as a 64 px JPEG ImageFolder (once) -> DCT-24 MobileNetV2 and the RGB MobileNetV2
+# trained with the same recipe on CPU -> both top-1 side by side (README, "Classification").
+demo-cls: install $(FASHION_MNIST)
+	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_64 --output $(DEMO_DIR)/classification
+
 benchmark: install
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_detection.py
+	$(PY) benchmarks/flops_classification.py
 
 clean:
 	rm -rf $(VENV) output build *.egg-info

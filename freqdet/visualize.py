@@ -24,6 +24,14 @@ def as_channel_array(values: Values) -> np.ndarray:
     return out
 
 
+def _label_color(image, value: float) -> str:
+    """Black on light cells, white on dark ones, so every index stays readable on any colormap."""
+    if not np.isfinite(value):
+        return "gray"
+    r, g, b, _ = image.cmap(image.norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def plot_channel_grids(
     values: Values,
     path: Union[str, Path],
@@ -54,7 +62,7 @@ def plot_channel_grids(
         for u in range(8):
             for v in range(8):
                 ax.text(v, u, str(c * 64 + u * 8 + v), ha="center", va="center", fontsize=7,
-                        color="white" if np.isfinite(grid[c, u, v]) else "gray")
+                        color=_label_color(image, grid[c, u, v]))
     fig.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
     if title:
         fig.suptitle(title)
@@ -63,3 +71,9 @@ def plot_channel_grids(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_selection_rates(rates: Values, path: Union[str, Path], title: str = "") -> Path:
+    """Heat map of a gate's per-channel selection rates on a fixed 0..1 scale (paper's Fig. 5)."""
+    return plot_channel_grids(rates, path, title=title, colorbar_label="selection rate",
+                              vmin=0.0, vmax=1.0, cmap="magma")

@@ -25,6 +25,7 @@ from detectron2.utils import comm
 import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.data import DCTDatasetMapper
+from freqdet.engine import add_gate_hook, write_gate_outputs_for_cfg
 
 
 class Trainer(DefaultTrainer):
@@ -46,6 +47,10 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    def build_hooks(self):
+        # MODEL.FREQ_GATE: temperature / lambda schedule, gate logging, final selection rates.
+        return add_gate_hook(super().build_hooks(), self.cfg, self.build_test_loader)
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -76,7 +81,9 @@ def main(args):
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return Trainer.test(cfg, model)
+        results = Trainer.test(cfg, model)
+        write_gate_outputs_for_cfg(cfg, model, Trainer.build_test_loader)  # only with MODEL.FREQ_GATE
+        return results
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

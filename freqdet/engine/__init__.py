@@ -1,4 +1,21 @@
-"""Inference helpers for frequency-domain models."""
+"""Training-loop pieces: the gate hook (temperature / loss-weight schedule, selection statistics), inference helpers."""
+from .gate_hook import (
+    FrequencyGateHook,
+    add_gate_hook,
+    insert_gate_hook,
+    write_gate_outputs,
+    write_gate_outputs_for_cfg,
+)
 from .predictor import DCTPredictor
+from .selection import (
+    compute_selection_rates,
+    load_selection_rates,
+    save_selection_rates,
+    select_from_rates,
+)
 
-__all__ = ["DCTPredictor"]
+__all__ = [
+    "DCTPredictor", "FrequencyGateHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
+    "load_selection_rates", "save_selection_rates", "select_from_rates", "write_gate_outputs",
+    "write_gate_outputs_for_cfg",
+]

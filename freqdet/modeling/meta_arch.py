@@ -1,7 +1,7 @@
 """GeneralizedRCNN on DCT inputs: normalize C channels, pad on the DCT grid, report pixel sizes."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from detectron2.config import configurable
@@ -13,8 +13,10 @@ from detectron2.structures import ImageList
 
 from freqdet.data.stats import load_dct_stats
 from freqdet.config import dct_channels
+from freqdet.dct import NUM_CHANNELS
+from freqdet.modeling.gate import FrequencyGate
 
-__all__ = ["FreqRCNN", "dct_pixel_stats"]
+__all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
 
 
 def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
@@ -48,6 +50,20 @@ def _check_feature_names(cfg) -> None:
             )
 
 
+def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
+    """The gate of MODEL.FREQ_GATE, or None when disabled; it selects among all 192 channels."""
+    g = cfg.MODEL.FREQ_GATE
+    if not g.ENABLED:
+        return None
+    if len(dct_channels(cfg)) != NUM_CHANNELS:
+        raise ValueError(
+            f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
+            f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
+        )
+    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
+                         grad_scale=g.GRAD_SCALE)
+
+
 @META_ARCH_REGISTRY.register()
 class FreqRCNN(GeneralizedRCNN):
     """Mask/Faster R-CNN whose ``image`` inputs are DCT tensors ``(C, H*s/8, W*s/8)``.
@@ -60,8 +76,10 @@ class FreqRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, **kwargs):
+    def __init__(self, *, gate: Optional[FrequencyGate] = None, **kwargs):
+        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE)."""
         super().__init__(**kwargs)
+        self.gate = gate
         if self.vis_period > 0:
             raise ValueError("VIS_PERIOD > 0 is not supported by FreqRCNN (its inputs are not images); set VIS_PERIOD 0")
         bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
@@ -85,7 +103,15 @@ class FreqRCNN(GeneralizedRCNN):
             "vis_period": cfg.VIS_PERIOD,
             "pixel_mean": mean,
             "pixel_std": std,
+            "gate": build_frequency_gate(cfg),
         }
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
+        out = super().forward(batched_inputs)
+        if self.training and self.gate is not None:
+            out["loss_gate"] = self.gate.gate_loss()
+        return out
 
     def _pixel_size(self, x: Dict) -> tuple[int, int]:
         if "image_size" in x:
@@ -103,4 +129,8 @@ class FreqRCNN(GeneralizedRCNN):
             )
         images = [(x - self.pixel_mean) / self.pixel_std for x in images]
         padded = ImageList.from_tensors(images, self.grid_divisibility)
-        return ImageList(padded.tensor, [self._pixel_size(x) for x in batched_inputs])
+        tensor = padded.tensor
+        if self.gate is not None:
+            # Channel means over each image's own extent, not over the batch padding.
+            tensor = self.gate(tensor, pooled=torch.stack([x.mean(dim=(1, 2)) for x in images]))
+        return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])

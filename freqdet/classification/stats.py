@@ -1,0 +1,82 @@
+"""Per-channel mean/std of DCT coefficients over an ImageFolder, cached to JSON.
+
+The file format and the accumulator are the detection side's (:mod:`freqdet.data.stats`,
+keyed by channel index), so one statistics file format serves detectors and classifiers.
+All 192 channels are measured once (validation geometry: Resize + CenterCrop), so one
+cache file serves every channel subset. Coefficient scales differ by orders of magnitude
+between the DC and high frequencies, so normalisation must come from data, not a guess.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.stats import RunningMoments, load_dct_stats, save_dct_stats
+from ..dct import NUM_CHANNELS
+from ..dct.channels import ChannelSpec
+from .data import image_folder
+from .transforms import DCT_SIZE, build_transform, default_resize
+
+__all__ = ["MIN_STD", "compute_dct_stats", "dct_stats", "load_dct_stats"]
+
+# Floor of the std used for normalisation, in DCT coefficient units (JPEG quantisation steps
+# are >= 1). Channels that are (nearly) constant over the data, e.g. the chroma of greyscale
+# images, would otherwise be divided by ~0 and turn rounding noise into huge inputs.
+MIN_STD = 1.0
+logger = logging.getLogger(__name__)
+
+
+def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = None,
+                      max_images: Optional[int] = None, num_workers: int = 0, seed: int = 0,
+                      progress: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mean, std, num_images)`` of the 192 channels over (a seeded random subset of) ``root``."""
+    resize = resize or default_resize(size)
+    dataset = image_folder(root, build_transform("dct", train=False, size=size, resize=resize, channels="192"))
+    indices = np.arange(len(dataset))
+    if max_images and max_images < len(indices):
+        indices = np.sort(np.random.default_rng(seed).choice(indices, max_images, replace=False))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices.tolist()),
+                                         batch_size=16, num_workers=num_workers)
+    moments = RunningMoments(NUM_CHANNELS)
+    for images, _ in tqdm(loader, desc=f"DCT statistics of {root}", unit="batch", disable=not progress):
+        # (N, C, h, w) -> (C, N*h*w): one update per batch.
+        moments.update(images.transpose(0, 1).reshape(NUM_CHANNELS, -1).numpy())
+    mean, std = moments.mean_std()
+    return mean, std, len(indices)
+
+
+
+def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
+              resize: Optional[int] = None, max_images: Optional[int] = None, num_workers: int = 0,
+              progress: bool = True) -> tuple[list[float], list[float]]:
+    """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it.
+
+    The std is floored at :data:`MIN_STD` (recorded as ``std_floor`` in the file).
+    """
+    resize = resize or default_resize(size)
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                cached = json.load(f)
+        except ValueError as e:
+            raise ValueError(f"DCT statistics file {path} is not valid JSON: {e}") from None
+        if (cached.get("size"), cached.get("resize")) == (size, resize):
+            return _floored(load_dct_stats(path, channels))
+        logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
+                       path, cached.get("size"), cached.get("resize"), size, resize)
+    mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress)
+    save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
+                   size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)
+    logger.info("wrote DCT statistics of %d images to %s", n, path)
+    return _floored(load_dct_stats(path, channels))
+
+
+def _floored(stats):
+    mean, std = stats
+    return mean, [max(s, MIN_STD) for s in std]

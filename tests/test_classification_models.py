@@ -1,0 +1,124 @@
+"""DCT classifiers: shapes at the paper's sizes, torchvision key layout, gate wiring."""
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from freqdet.classification import build_classifier, build_transform, mobilenet_v2_dct, resnet50_dct
+from freqdet.dct import parse_channels
+from freqdet.modeling.gate import FrequencyGate
+
+
+def _shapes(model, x, names):
+    """Input shape of the first and output shape of the last named submodule.
+
+    On the ``meta`` device only shapes are computed: the 448/896 px cases cost nothing.
+    """
+    seen = {}
+    mods = dict(model.named_modules())
+
+    def record_in(module, inputs, output):
+        seen["in"] = tuple(inputs[0].shape)
+
+    def record_out(module, inputs, output):
+        seen["out"] = tuple(output.shape)
+
+    hooks = [mods[names[0]].register_forward_hook(record_in), mods[names[1]].register_forward_hook(record_out)]
+    with torch.no_grad():
+        logits = model.eval()(x)
+    for h in hooks:
+        h.remove()
+    return logits, seen
+
+
+@pytest.mark.parametrize("channels", ["24", "64", "192"])
+def test_resnet50_dct_448_input(channels):
+    c = len(parse_channels(channels))
+    model = resnet50_dct(channels, num_classes=1000).to("meta")
+    logits, seen = _shapes(model, torch.empty(1, c, 56, 56, device="meta"), ("layer1", "layer4"))
+    assert logits.shape == (1, 1000)
+    # The paper: 448x448 image -> 56x56xC into layer1, the feature sizes of RGB ResNet-50 at 224.
+    assert seen == {"in": (1, c, 56, 56), "out": (1, 2048, 7, 7)}
+
+
+@pytest.mark.parametrize("grid,out", [(8, 1), (14, 2), (28, 4)])  # 64, 112 and 224 px images
+def test_resnet50_dct_other_sizes(grid, out):
+    """Real forward passes (the 448 case above runs on the meta device)."""
+    logits, seen = _shapes(resnet50_dct("24", num_classes=7), torch.randn(2, 24, grid, grid), ("layer1", "layer4"))
+    assert logits.shape == (2, 7) and seen["out"] == (2, 2048, out, out)
+
+
+@pytest.mark.parametrize("channels,grid", [("24", 56), ("64", 56), ("192", 56), ("24", 112), ("64", 112)])
+def test_mobilenet_v2_dct_shapes(channels, grid):
+    """448 px -> 56x56xC; 896 px -> 112x112xC (what torchvision's features.1 sees at 224) -> 7x7."""
+    c = len(parse_channels(channels))
+    logits, seen = _shapes(mobilenet_v2_dct(channels, num_classes=10).to("meta"),
+                           torch.empty(1, c, grid, grid, device="meta"), ("features.1", "features.18"))
+    assert logits.shape == (1, 10)
+    assert seen == {"in": (1, c, grid, grid), "out": (1, 1280, -(-grid // 16), -(-grid // 16))}
+
+
+def test_mobilenet_v2_dct_real_forward():
+    with torch.no_grad():
+        assert mobilenet_v2_dct("24", num_classes=5).eval()(torch.randn(2, 24, 8, 8)).shape == (2, 5)
+
+
+def test_resnet50_dct_keys_are_torchvisions():
+    """Everything but the stem keeps torchvision's names and shapes; layer1's inputs take C."""
+    ours = resnet50_dct("24").state_dict()
+    ref = torchvision.models.resnet50().state_dict()
+    stem = {k for k in ref if k.split(".")[0] in ("conv1", "bn1")}
+    assert set(ours) == set(ref) - stem
+    changed = {k for k in ours if ours[k].shape != ref[k].shape}
+    assert changed == {"layer1.0.conv1.weight", "layer1.0.downsample.0.weight"}
+    assert ours["layer1.0.conv1.weight"].shape == (64, 24, 1, 1)
+    assert ours["layer1.0.downsample.0.weight"].shape == (256, 24, 1, 1)
+    # A torchvision checkpoint's later stages load as they are.
+    body = {k: v for k, v in ref.items() if k not in stem and k not in changed}
+    missing, unexpected = resnet50_dct("24").load_state_dict(body, strict=False)
+    assert set(missing) == changed and not unexpected
+
+
+def test_mobilenet_v2_dct_keys_are_torchvisions():
+    ours = mobilenet_v2_dct("64").state_dict()
+    ref = torchvision.models.mobilenet_v2().state_dict()
+    assert not any(k.startswith("features.0.") for k in ours)
+    assert {k for k in ref if not k.startswith(("features.0.", "features.1."))} <= set(ours)
+    assert ours["features.1.conv.0.0.weight"].shape == (64, 1, 3, 3)  # depthwise over the C inputs
+
+
+def test_end_to_end_from_a_448_photo(photos):
+    x = build_transform("dct", train=False, channels="24")(_pil(photos["china"]))
+    assert x.shape == (24, 56, 56)
+    with torch.no_grad():
+        assert resnet50_dct("24", num_classes=3).to("meta").eval()(x[None].to("meta")).shape == (1, 3)
+
+
+def _pil(a):
+    from PIL import Image
+
+    return Image.fromarray(a)
+
+
+def test_wrong_input_channels_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"expects \(N, 24, h, w\).*\(1, 64, 8, 8\)"):
+        resnet50_dct("24")(torch.randn(1, 64, 8, 8))
+    with pytest.raises(ValueError, match="unknown arch 'resnet18_dct'"):
+        build_classifier("resnet18_dct", 10)
+
+
+def test_gate_sits_before_layer1_and_adds_its_loss():
+    model = resnet50_dct("192", num_classes=4, gate=True, gate_kwargs={"init_on_logit": -20.0})
+    assert isinstance(model.gate, FrequencyGate) and model.in_channels == 192
+    model.eval()  # deterministic mask: every channel off, so the output cannot depend on the input
+    with torch.no_grad():
+        a, b = model(torch.randn(2, 192, 8, 8)), model(torch.randn(2, 192, 8, 8) * 5)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    model.train()
+    model.gate.loss_weight = 2.0
+    model(torch.randn(2, 192, 8, 8))
+    losses = model.auxiliary_losses()
+    assert set(losses) == {"loss_gate"} and losses["loss_gate"].requires_grad
+    assert resnet50_dct("24").auxiliary_losses() == {}
+    with pytest.raises(ValueError, match="gate=True selects channels itself"):
+        resnet50_dct("24", gate=True)

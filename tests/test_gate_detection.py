@@ -1,0 +1,158 @@
+"""The gate inside FreqRCNN, through tools/train_net.py, and the tools on its output."""
+import json
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import freqdet  # noqa: F401
+from freqdet.data import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+GATE_CONFIG = ROOT / "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
+
+
+def tool(name):
+    """A tools/ script's globals (its ``main``), loaded without running it."""
+    return runpy.run_path(str(ROOT / "tools" / f"{name}.py"), run_name=f"tools_{name}")
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    """4 train + 2 val demo images (96 px), registered under their own names."""
+    root = tmp_path_factory.mktemp("demo")
+    demo.generate_demo_dataset(root, num_train=4, num_val=2, image_size=96, seed=0)
+    demo.register_demo_datasets(root, names=("gate_tiny_train", "gate_tiny_val"))
+    return root
+
+
+def run_train_net(tmp_path, extra, eval_only=False):
+    from detectron2.engine import default_argument_parser
+
+    argv = ["--config-file", str(GATE_CONFIG)] + (["--eval-only"] if eval_only else []) + [
+        "DATASETS.TRAIN", "('gate_tiny_train',)", "DATASETS.TEST", "('gate_tiny_val',)",
+        "MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", str([0.0] * 192), "MODEL.PIXEL_STD", str([30.0] * 192),
+        "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1", "SOLVER.STEPS", "()",
+        "MODEL.FREQ_GATE.LOG_PERIOD", "1", "DATALOADER.NUM_WORKERS", "0",
+        "INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "96",
+        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "96",
+        "OUTPUT_DIR", str(tmp_path), *extra,
+    ]
+    args = default_argument_parser().parse_args(argv)
+    return tool("train_net")["main"](args)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_demo, tmp_path_factory):
+    """Two Mask R-CNN iterations with the gate on, through train_net.py."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path_factory.mktemp("gate_run")
+        run_train_net(out, ["TEST.EVAL_PERIOD", "0"])
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def test_train_net_with_gate_logs_loss_and_writes_rates(trained):
+    records = [json.loads(line) for line in (trained / "metrics.json").read_text().splitlines()]
+    train = [r for r in records if "loss_gate" in r]
+    assert [r["iteration"] for r in train] == [1]  # Detectron2's writer: every 20 iterations and the last
+    r = train[0]
+    assert r["loss_gate"] > 0
+    assert 0 < r["gate/channels_on"] <= 192
+    assert "gate/rate/191" in r and "gate/on_Cr" in r
+    # At iteration 1 of 2: lambda warmed up for 1 of the demo config's 30 iterations, tau halfway
+    # (geometrically) from 2.0 to 0.5.
+    assert r["gate/lambda"] == pytest.approx(0.5 / 30) and r["gate/tau"] == pytest.approx(1.0)
+
+    payload = json.loads((trained / "gate_selection_rates.json").read_text())
+    assert payload["num_images"] == 2 and payload["dataset"] == "gate_tiny_val" and payload["iteration"] == 2
+    rates = np.array([payload["rates"][str(i)] for i in range(192)])
+    assert set(np.unique(rates)) <= {0.0, 0.5, 1.0}  # fractions of 2 images
+    assert (trained / "gate_selection_rates.png").stat().st_size > 10_000
+
+
+def test_eval_only_writes_rates(trained, tmp_path):
+    torch.set_num_threads(1)
+    run_train_net(tmp_path, ["MODEL.WEIGHTS", str(trained / "model_final.pth")], eval_only=True)
+    payload = json.loads((tmp_path / "gate_selection_rates.json").read_text())
+    again = json.loads((trained / "gate_selection_rates.json").read_text())
+    # Same weights, same val images, deterministic inference mask: the same rates.
+    assert payload["rates"] == again["rates"]
+    assert (tmp_path / "gate_selection_rates.png").is_file()
+
+
+def test_gate_needs_all_channels():
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    cfg = get_cfg()
+    freqdet.add_freqdet_config(cfg)
+    cfg.merge_from_file(str(GATE_CONFIG))
+    cfg.merge_from_list(["INPUT.DCT.CHANNELS", ["24"], "MODEL.PIXEL_STATS_FILE", "",
+                         "MODEL.PIXEL_MEAN", [0.0] * 24, "MODEL.PIXEL_STD", [1.0] * 24])
+    with pytest.raises(ValueError, match="192"):
+        build_model(cfg)
+
+
+def test_gate_ignores_batch_padding():
+    """An image's mask must not depend on which (larger) images share its batch."""
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    torch.manual_seed(0)
+    cfg = get_cfg()
+    freqdet.add_freqdet_config(cfg)
+    cfg.merge_from_file(str(GATE_CONFIG))
+    cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [5.0] * 192,
+                         "MODEL.PIXEL_STD", [30.0] * 192, "MODEL.FREQ_GATE.INIT_ON_LOGIT", 0.0])
+    model = build_model(cfg).eval()
+    torch.nn.init.normal_(model.gate.logits_conv.weight, std=1.0)
+    small = {"image": torch.randn(192, 16, 16) * 30, "image_size": (64, 64)}
+    big = {"image": torch.randn(192, 32, 40) * 30, "image_size": (128, 160)}
+    with torch.no_grad():
+        model.preprocess_image([small])
+        alone = model.gate.last_mask[0].clone()
+        images = model.preprocess_image([small, big])
+    assert torch.equal(model.gate.last_mask[0], alone)
+    assert 0 < alone.mean() < 1
+    assert images.image_sizes == [(64, 64), (128, 160)]
+
+
+def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
+    """The static config written from the run's rates is accepted by the mapper and the model."""
+    from detectron2.config import get_cfg
+    from detectron2.data import DatasetCatalog
+    from detectron2.modeling import build_model
+
+    from freqdet.config import dct_channels
+    from freqdet.data import DCTDatasetMapper, save_dct_stats
+
+    rng = np.random.default_rng(0)
+    stats = tmp_path / "stats.json"
+    save_dct_stats(str(stats), "192", rng.normal(size=192), rng.uniform(1, 50, size=192))
+    out = tmp_path / "static.yaml"
+    tool("select_channels")["main"]([str(trained / "gate_selection_rates.json"), "--per-component", "6,3,3",
+                                     "--stats", str(stats), "--base-config", str(GATE_CONFIG), "-o", str(out)])
+    cfg = get_cfg()
+    freqdet.add_freqdet_config(cfg)
+    cfg.merge_from_file(str(out))
+    cfg.MODEL.FREQ_GATE.ENABLED = False  # the static model: no gate, 12 channels
+    chans = dct_channels(cfg)
+    assert len(chans) == 12 and sum(c < 64 for c in chans) == 6
+    assert cfg.MODEL.PIXEL_STATS_FILE == ""
+    mapped = DCTDatasetMapper(cfg, is_train=True)(DatasetCatalog.get("gate_tiny_train")[0])
+    assert mapped["image"].shape[0] == 12
+    model = build_model(cfg)
+    assert model.backbone.bottom_up.res2[0].conv1.weight.shape[1] == 12
+    from detectron2.utils.events import EventStorage
+
+    model.train()
+    with EventStorage(0):
+        losses = model([mapped])
+    assert all(torch.isfinite(v) for v in losses.values())

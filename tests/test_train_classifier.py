@@ -1,0 +1,163 @@
+"""tools/train_classifier.py end to end on a tiny real JPEG ImageFolder: train, eval, resume, 2 processes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from classification_utils import write_tiny_imagefolder
+from freqdet.classification.engine import argument_parser, main
+from freqdet.dct import parse_channels
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(REPO, "tools", "train_classifier.py")
+# Tiny and fast: 64 px images (8x8 DCT grid), batch 4, 2 iterations, no worker processes.
+COMMON = ["--input-size", "64", "--batch-size", "4", "--max-iter", "2", "--num-workers", "0",
+          "--device", "cpu", "--no-progress", "--log-period", "1", "--warmup-epochs", "0"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, photos):
+    return write_tiny_imagefolder(tmp_path_factory.mktemp("imagefolder"), photos)
+
+
+def run_tool(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-W", "ignore", TOOL, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def metrics(out):
+    with open(os.path.join(out, "metrics.json")) as f:
+        return [json.loads(line) for line in f]
+
+
+def evals(out):
+    with open(os.path.join(out, "eval_results.json")) as f:
+        return json.load(f)
+
+
+def test_train_two_iterations_then_eval_only(data, tmp_path):
+    out = str(tmp_path / "run")
+    log = run_tool("--data", data, "--arch", "resnet50_dct", "--channels", "24", "--output-dir", out, *COMMON)
+    assert "Starting training from iteration 0" in log
+    rows = metrics(out)
+    assert [r["iteration"] for r in rows if "loss_cls" in r or "total_loss" in r][:2] == [0, 1]
+    final = evals(out)[-1]
+    assert final["num_images"] == 6 and 0 <= final["top1"] <= final["top5"] <= 100
+    assert any("val/top1" in r for r in rows)  # eval result went through EventStorage to the writers
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(out))
+
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
+    keys = set(ckpt["model"])
+    assert "layer1.0.downsample.0.weight" in keys and "fc.weight" in keys
+    assert not any(k.startswith(("conv1", "bn1")) for k in keys)  # torchvision names, no stem
+    assert ckpt["meta"]["channels"] == parse_channels("24") and ckpt["meta"]["arch"] == "resnet50_dct"
+    assert len(ckpt["meta"]["dct_mean"]) == 24 and ckpt["meta"]["classes"] == ["astronaut", "chelsea", "coffee"]
+    assert ckpt["iteration"] == 1
+
+    # --eval-only on the checkpoint reproduces the end-of-training evaluation exactly.
+    out2 = str(tmp_path / "eval")
+    main(argument_parser().parse_args(["--data", data, "--arch", "resnet50_dct", "--output-dir", out2, "--eval-only",
+                                       "--weights", os.path.join(out, "model_final.pth"), *COMMON]))
+    again = evals(out2)[-1]
+    assert again["top1"] == final["top1"] and again["top5"] == final["top5"]
+
+
+def test_resume_continues_from_saved_iteration(data, tmp_path):
+    out = str(tmp_path / "run")
+    args = ["--data", data, "--arch", "mobilenet_v2_dct", "--output-dir", out, *COMMON,
+            "--max-iter", "4", "--checkpoint-period", "2", "--eval-period", "100"]
+    main(argument_parser().parse_args(args))
+    assert os.path.exists(os.path.join(out, "model_0000001.pth"))
+    # Pretend the job died after the first checkpoint.
+    os.remove(os.path.join(out, "model_final.pth"))
+    with open(os.path.join(out, "last_checkpoint"), "w") as f:
+        f.write("model_0000001.pth")
+    os.remove(os.path.join(out, "metrics.json"))
+    main(argument_parser().parse_args([*args, "--resume"]))
+    assert sorted({r["iteration"] for r in metrics(out) if "total_loss" in r}) == [2, 3]
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
+    assert ckpt["iteration"] == 3 and "optimizer" in ckpt["trainer"]["_trainer"]
+
+
+def test_two_process_cpu_run(data, tmp_path):
+    """Detectron2's launch with 2 gloo processes: DDP training and an evaluation sharded over both."""
+    out = str(tmp_path / "ddp")
+    log = run_tool("--data", data, "--arch", "resnet50_dct", "--output-dir", out, "--num-gpus", "2", *COMMON)
+    assert "Starting training from iteration 0" in log
+    assert evals(out)[-1]["num_images"] == 6  # both shards gathered, none twice
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
+    assert ckpt["iteration"] == 1
+
+
+@pytest.mark.parametrize("arch,extra", [("resnet50", ["--input-size", "32"]),
+                                        ("mobilenet_v2", ["--input-size", "32"]),
+                                        ("resnet50_dct", ["--gate", "--gate-lambda", "0.5"])])
+def test_same_script_for_rgb_baselines_and_the_gate(data, tmp_path, arch, extra):
+    out = str(tmp_path / arch)
+    result = main(argument_parser().parse_args(["--data", data, "--arch", arch, "--output-dir", out,
+                                                 *COMMON, *extra]))
+    assert 0 <= result["top1"] <= 100 and result["num_images"] == 6
+    rows = metrics(out)
+    if "--gate" in extra:
+        assert any("loss_gate" in r and "gate/channels_on" in r for r in rows)
+        rates = json.load(open(os.path.join(out, "gate_selection_rates.json")))
+        assert rates["num_images"] == 6
+        assert torch.load(os.path.join(out, "model_final.pth"), weights_only=False)["meta"]["channels"] == list(range(192))
+    else:
+        assert not os.path.exists(os.path.join(out, "dct_stats.json"))  # RGB needs no DCT statistics
+
+
+def test_bad_data_is_a_clear_error(data, tmp_path):
+    def run(root, *extra):
+        return main(argument_parser().parse_args(["--data", str(root), "--output-dir", str(tmp_path / "o"),
+                                                  *COMMON, *extra]))
+
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "train")):
+        run(tmp_path)
+    with pytest.raises(ValueError, match="fewer than --batch-size 64"):
+        run(data, "--batch-size", "64")
+    with pytest.raises(ValueError, match="--eval-only needs --weights"):
+        run(data, "--eval-only")
+    mixed = tmp_path / "mixed"
+    os.makedirs(mixed / "val" / "other")
+    os.symlink(os.path.join(data, "train"), mixed / "train")
+    os.symlink(os.path.join(data, "val", "coffee", "0.jpg"), mixed / "val" / "other" / "0.jpg")
+    with pytest.raises(ValueError, match="class folders differ"):
+        run(mixed)
+
+
+def test_trained_checkpoint_converts_into_the_detection_backbone(data, tmp_path):
+    """Backbone hand-off: train_classifier.py's checkpoint -> tools/convert_weights.py -> FreqRCNN's backbone."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+    from test_detection_model import make_cfg
+
+    out = str(tmp_path / "cls")
+    main(argument_parser().parse_args(["--data", data, "--arch", "resnet50_dct", "--channels", "24",
+                                       "--output-dir", out, *COMMON]))
+    ckpt = os.path.join(out, "model_final.pth")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+    pkl = str(tmp_path / "r50_dct24.pkl")
+    subprocess.run([sys.executable, "-W", "ignore", os.path.join(REPO, "tools", "convert_weights.py"), ckpt,
+                    "--channels", "24", "--output", pkl], check=True, cwd=REPO, capture_output=True)
+    det = build_model(make_cfg("24", 2, mask=False))
+    DetectionCheckpointer(det).load(pkl)
+    net = det.backbone.bottom_up
+    compared = 0
+    for s, blocks in enumerate((3, 4, 6, 3), start=1):  # independent renaming: layer{s} -> res{s+1}
+        for b in range(blocks):
+            block = getattr(net, f"res{s + 1}")[b]
+            pairs = [(f"conv{i}.weight", getattr(block, f"conv{i}").weight) for i in (1, 2, 3)]
+            if b == 0:
+                pairs.append(("downsample.0.weight", block.shortcut.weight))
+            for name, param in pairs:
+                torch.testing.assert_close(param.detach(), state[f"layer{s}.{b}.{name}"], rtol=0, atol=0)
+                compared += 1
+    assert compared == 52 and net.res2[0].conv1.weight.shape[1] == 24

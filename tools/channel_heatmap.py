@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Heat map of a gate's per-channel selection rates: three labelled 8x8 grids (Y, Cb, Cr).
+
+    python tools/channel_heatmap.py output/gate/gate_selection_rates.json [-o rates.png]
+
+The input is the JSON that the gate hook writes (``train_net.py`` at the end of training or
+with ``--eval-only``); the picture is the paper's Figure 5 for that run.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from freqdet.engine.selection import per_channel_values, rates_summary
+from freqdet.visualize import plot_selection_rates
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rates", help="selection-rate JSON (rates keyed by channel index)")
+    parser.add_argument("-o", "--output", help="PNG path (default: the JSON path with .png)")
+    parser.add_argument("--title", help="figure title (default: summary of the file)")
+    args = parser.parse_args(argv)
+
+    data = json.loads(Path(args.rates).read_text())
+    rates = per_channel_values(data, "rates")
+    summary = rates_summary(rates)
+    title = args.title
+    if title is None:
+        per = ", ".join(f"{c} {v:.1f}" for c, v in summary["channels_on_per_component"].items())
+        n = f"{data['num_images']} images, " if isinstance(data, dict) and "num_images" in data else ""
+        title = f"gate selection rate ({n}{summary['mean_channels_on']:.1f} channels on: {per})"
+    out = plot_selection_rates(rates, args.output or Path(args.rates).with_suffix(".png"), title=title)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
