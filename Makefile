@@ -47,10 +47,10 @@ $(FASHION_MNIST):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist)
 
-# Fashion-MNIST as a 64 px JPEG ImageFolder (once) -> DCT-24 MobileNetV2 and the RGB MobileNetV2
+# Fashion-MNIST as a 128 px JPEG ImageFolder (once) -> DCT-24 MobileNetV2 and the RGB MobileNetV2
 # trained with the same recipe on CPU -> both top-1 side by side (README, "Classification").
 demo-cls: install $(FASHION_MNIST)
-	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_64 --output $(DEMO_DIR)/classification
+	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_128 --output $(DEMO_DIR)/classification
 
 benchmark: install
 	$(PY) benchmarks/bench_dct.py

@@ -3,8 +3,9 @@
 
 Writes Debian's Fashion-MNIST as a JPEG ImageFolder (when missing), trains both models on
 CPU with tools/train_classifier.py's engine, and prints their top-1 side by side. As in the
-paper, the DCT model sees images twice the side of the RGB model's (there 448 vs 224; here
-64 vs 32 by default), which makes their backbone compute about equal.
+paper, both networks see feature maps of the same size: the DCT grid (stride 8) replaces
+ResNet-50's stride-4 stem and MobileNetV2's stride-2 first conv, so the DCT image has twice
+the RGB side for ResNet-50 (paper: 448 vs 224) and four times for MobileNetV2 (896 vs 224).
 """
 import argparse
 import json
@@ -17,9 +18,10 @@ from freqdet.classification.fashion_mnist import write_image_folder
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--output", default="output/demo/classification")
-    p.add_argument("--data", default="datasets/fashion_mnist_64", help="created here when missing")
-    p.add_argument("--image-size", type=int, default=64, help="side of the written JPEGs = DCT crop")
-    p.add_argument("--rgb-size", type=int, default=32, help="crop of the RGB baseline (paper: half)")
+    p.add_argument("--data", default="datasets/fashion_mnist_128", help="created here when missing")
+    p.add_argument("--image-size", type=int, default=128, help="side of the written JPEGs = DCT crop")
+    p.add_argument("--rgb-size", type=int, default=None,
+                   help="crop of the RGB baseline (default: the side giving the DCT model's feature sizes)")
     p.add_argument("--train-per-class", type=int, default=150)
     p.add_argument("--val-per-class", type=int, default=50)
     p.add_argument("--arch", default="mobilenet_v2", choices=("resnet50", "mobilenet_v2"),
@@ -30,6 +32,8 @@ if __name__ == "__main__":
     p.add_argument("--lr", type=float, default=0.0125, help="0.1 x batch / 256, the ImageNet rule")
     p.add_argument("--num-workers", type=int, default=1)
     a = p.parse_args()
+    if a.rgb_size is None:
+        a.rgb_size = a.image_size // (4 if a.arch == "mobilenet_v2" else 2)
 
     if not os.path.isdir(os.path.join(a.data, "val")):
         write_image_folder(a.data, a.image_size, {"train": a.train_per_class, "val": a.val_per_class})
