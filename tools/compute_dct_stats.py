@@ -11,15 +11,12 @@ channels are computed, so one file serves every channel subset at this s.
 import argparse
 import sys
 
-import numpy as np
 from detectron2.config import get_cfg
-from detectron2.data import DatasetCatalog
-from tqdm import tqdm
 
 import freqdet  # noqa: F401  (registers the demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.config import dct_channels
-from freqdet.data import DCTDatasetMapper, RunningMoments, save_dct_stats
+from freqdet.data import compute_dct_stats, save_dct_stats
 
 
 def parse_args(argv=None):
@@ -35,23 +32,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def compute_stats(cfg, dataset_name, max_images=0, seed=0):
-    """(channels, mean, std, num_images) of the mapped DCT tensors of ``dataset_name``."""
-    dicts = DatasetCatalog.get(dataset_name)
-    if max_images > 0:
-        dicts = dicts[:max_images]
-    if not dicts:
-        raise ValueError(f"dataset {dataset_name!r} has no images")
-    np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
-    mapper = DCTDatasetMapper(cfg, is_train=True)
-    moments = RunningMoments(len(mapper.dct_channels))
-    for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
-        d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here
-        moments.update(mapper(d)["image"].numpy())
-    mean, std = moments.mean_std()
-    return mapper.dct_channels, mean, std, len(dicts)
-
-
 def main(argv=None):
     args = parse_args(argv)
     cfg = get_cfg()
@@ -62,7 +42,7 @@ def main(argv=None):
     if not args.selected_only:
         cfg.INPUT.DCT.CHANNELS = ["192"]
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
-    chans, mean, std, n = compute_stats(cfg, dataset, args.max_images, args.seed)
+    chans, mean, std, n = compute_dct_stats(cfg, dataset, args.max_images, args.seed)
     save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
                    upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT, config=args.config_file)
     print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={cfg.INPUT.DCT.UPSAMPLE})")

@@ -83,3 +83,26 @@ def load_dct_stats(path: str, channels) -> tuple[list[float], list[float]]:
     if any(s <= 0 for s in out[1]):
         raise ValueError(f"DCT statistics file {path!r} has a non-positive std for a selected channel")
     return out[0], out[1]
+
+
+def compute_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0):
+    """``(channels, mean, std, num_images)`` of the DCT tensors the training mapper of
+    ``cfg`` makes from a registered dataset (first ``max_images`` images if > 0)."""
+    from detectron2.data import DatasetCatalog
+    from tqdm import tqdm
+
+    from .dataset_mapper import DCTDatasetMapper
+
+    dicts = DatasetCatalog.get(dataset_name)
+    if max_images > 0:
+        dicts = dicts[:max_images]
+    if not dicts:
+        raise ValueError(f"dataset {dataset_name!r} has no images")
+    np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
+    mapper = DCTDatasetMapper(cfg, is_train=True)
+    moments = RunningMoments(len(mapper.dct_channels))
+    for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
+        d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here
+        moments.update(mapper(d)["image"].numpy())
+    mean, std = moments.mean_std()
+    return mapper.dct_channels, mean, std, len(dicts)

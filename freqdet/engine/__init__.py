@@ -1,4 +1,5 @@
-"""Training-loop pieces: the gate hook (temperature / loss-weight schedule, selection statistics)."""
+"""Training-loop and inference pieces: the gate hook (temperature / loss-weight schedule,
+selection statistics) and the DCT predictor."""
 from .gate_hook import (
     FrequencyGateHook,
     add_gate_hook,
@@ -6,6 +7,7 @@ from .gate_hook import (
     write_gate_outputs,
     write_gate_outputs_for_cfg,
 )
+from .predictor import DCTPredictor
 from .selection import (
     compute_selection_rates,
     load_selection_rates,
@@ -14,7 +16,7 @@ from .selection import (
 )
 
 __all__ = [
-    "FrequencyGateHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
+    "DCTPredictor", "FrequencyGateHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
     "load_selection_rates", "save_selection_rates", "select_from_rates", "write_gate_outputs",
     "write_gate_outputs_for_cfg",
 ]
