@@ -1,4 +1,5 @@
-"""Training-loop pieces: the gate hook (temperature / loss-weight schedule, selection statistics), inference helpers."""
+"""Training-loop and inference pieces: the gate hook (temperature / loss-weight schedule,
+selection statistics) and the DCT predictor."""
 from .gate_hook import (
     FrequencyGateHook,
     add_gate_hook,
