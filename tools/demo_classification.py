@@ -22,12 +22,12 @@ if __name__ == "__main__":
     p.add_argument("--image-size", type=int, default=128, help="side of the written JPEGs = DCT crop")
     p.add_argument("--rgb-size", type=int, default=None,
                    help="crop of the RGB baseline (default: the side giving the DCT model's feature sizes)")
-    p.add_argument("--train-per-class", type=int, default=150)
-    p.add_argument("--val-per-class", type=int, default=50)
+    p.add_argument("--train-per-class", type=int, default=500)
+    p.add_argument("--val-per-class", type=int, default=100)
     p.add_argument("--arch", default="mobilenet_v2", choices=("resnet50", "mobilenet_v2"),
                    help="MobileNetV2 by default: about half ResNet-50's CPU time per step")
     p.add_argument("--channels", default="24")
-    p.add_argument("--epochs", type=float, default=3)
+    p.add_argument("--epochs", type=float, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.0125, help="0.1 x batch / 256, the ImageNet rule")
     p.add_argument("--num-workers", type=int, default=1)
