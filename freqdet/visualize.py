@@ -16,7 +16,10 @@ def as_channel_array(values: Values) -> np.ndarray:
     if isinstance(values, Mapping):
         out = np.full(NUM_CHANNELS, np.nan)
         for k, v in values.items():
-            out[int(k)] = v
+            i = int(k)
+            if not 0 <= i < NUM_CHANNELS:
+                raise ValueError(f"channel index {k!r} is outside 0..{NUM_CHANNELS - 1}")
+            out[i] = float(v)
         return out
     out = np.asarray(values, dtype=np.float64)
     if out.shape != (NUM_CHANNELS,):

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..dct.channels import COMPONENTS, NUM_CHANNELS, channel_name, zigzag_rank
 from ..modeling.gate import FrequencyGate, find_gates
+from ..visualize import as_channel_array
 
 FORMAT = "freqdet.selection_rates/1"
 
@@ -123,17 +124,7 @@ def per_channel_values(data: Union[Mapping, list], key: str = "rates") -> np.nda
     """192 floats from a per-channel JSON: ``{key: {"0": v, ...}}``, ``{"0": v, ...}`` or a list."""
     if isinstance(data, Mapping) and key in data:
         data = data[key]
-    if isinstance(data, Mapping):
-        out = np.full(NUM_CHANNELS, np.nan)
-        for k, v in data.items():
-            i = int(k)
-            if not 0 <= i < NUM_CHANNELS:
-                raise ValueError(f"channel index {k!r} is outside 0..{NUM_CHANNELS - 1}")
-            out[i] = float(v)
-    else:
-        out = np.asarray(data, dtype=np.float64)
-        if out.shape != (NUM_CHANNELS,):
-            raise ValueError(f"expected {NUM_CHANNELS} values, got shape {out.shape}")
+    out = as_channel_array(data)
     if np.isnan(out).any():
         missing = np.flatnonzero(np.isnan(out))
         raise ValueError(f"no value for channels {missing[:10].tolist()}{' ...' if len(missing) > 10 else ''}")
