@@ -1,5 +1,5 @@
 """Pure frequency transforms (no Detectron2): colour, block DCT/IDCT, channel subsets."""
-from .blockdct import block_basis, dct_grid_size, dct_matrix, dct_to_image, image_to_dct
+from .blockdct import block_basis, dct_grid_size, dct_matrix, dct_to_image
 from .channels import (
     COMPONENTS,
     NUM_CHANNELS,
@@ -10,6 +10,7 @@ from .channels import (
     zigzag_rank,
 )
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .fused import image_to_dct
 
 __all__ = [
     "COMPONENTS", "NUM_CHANNELS", "block_basis", "channel_name", "dct_grid_size", "dct_matrix",

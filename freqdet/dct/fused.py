@@ -1,0 +1,148 @@
+"""The block DCT of an image straight from its pixels: separable, strip by strip, only the
+frequencies asked for, and at s=2 without ever building the enlarged image.
+
+Why this is exact: colour conversion, bilinear x2 upsampling and the 8x8 DCT are all linear,
+and the last two are separable. ``cv2.resize(INTER_LINEAR)`` x2 uses half-pixel centres
+(enlarged sample 2k = .75 p[k] + .25 p[k-1], 2k+1 = .75 p[k] + .25 p[k+1], edges clamped), so
+along each axis enlarged block b depends only on source samples 4b-1 .. 4b+4 through one fixed
+8x6 matrix U: frequency u of that block is ``(D @ U)[u]`` applied to those six samples
+(DESIGN.md §6). At s=1 the taps are the DCT rows over samples 8b .. 8b+7. Replicating the
+source's edge by one sample gives exactly the reference's replicate padding of the enlarged
+image.
+
+Why this is fast: the vertical pass is one matrix product per strip over overlapping row
+windows, with the YCbCr mixing folded into its matrix (rows = the (component, u) pairs needed);
+the horizontal pass is two matrix products over non-overlapping column chunks, added. Strips
+of block rows keep the intermediates in cache. :mod:`.reference` is the test oracle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .blockdct import BLOCK, _check_image, _check_upsample, dct_matrix
+from .channels import ChannelSpec, parse_channels
+from .color import LEVEL_SHIFT, forward_matrix
+
+__all__ = ["image_to_dct", "upsample_taps"]
+
+# Source rows per strip are about this many divided by the padded width (a ~0.5-1 MB float32 strip).
+_STRIP_SAMPLES = 1 << 16
+
+
+@lru_cache(maxsize=None)
+def upsample_taps() -> np.ndarray:
+    """(8, 6) matrix U: enlarged samples 8b..8b+7 of cv2's bilinear x2 from source 4b-1..4b+4."""
+    u = np.zeros((8, 6))
+    for i in range(8):
+        k, odd = divmod(i, 2)  # enlarged sample 8b+i sits at source 4b+k -/+ 1/4
+        u[i, k + 1] += 0.75
+        u[i, k + 2 if odd else k] += 0.25
+    return u
+
+
+def _axis_taps(freqs, upsample: int) -> np.ndarray:
+    """(len(freqs), window) filter giving the frequencies ``freqs`` of a block along one axis."""
+    d = dct_matrix()[np.asarray(freqs)]
+    return d if upsample == 1 else d @ upsample_taps()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Matrices and indices for one (channels, upsample, input_format); built once, cached."""
+
+    step: int  # source samples per block along an axis (8/s)
+    window: int  # source samples one block depends on (8, or 6 at s=2)
+    lead: int  # samples replicated before the first one (1 at s=2: sample -1)
+    span: int  # column chunks of `step` one window covers
+    vertical: np.ndarray  # (pairs, window*3): rows (component, u), columns (row offset, colour)
+    horizontal: np.ndarray  # (span*kv, step): rows (chunk j, v), chunk j's share of the horizontal taps
+    pair_index: np.ndarray  # per output channel: its (component, u) row of `vertical`
+    v_index: np.ndarray  # per output channel: its position among the horizontal frequencies
+
+
+@lru_cache(maxsize=256)
+def _plan(channels: tuple, upsample: int, input_format: str) -> _Plan:
+    chans = np.asarray(channels)
+    comp, u, v = chans // 64, chans % 64 // 8, chans % 8
+    affine = forward_matrix(input_format)
+    # Inputs are centred at 128 first; for JFIF that leaves no constant term to add to DC.
+    assert np.allclose(affine[:, :3].sum(axis=1) * LEVEL_SHIFT + affine[:, 3], 0)
+    pairs = sorted(set(zip(comp.tolist(), u.tolist())))
+    pair_comp, pair_u = (np.array(x) for x in zip(*pairs))
+    step, window = BLOCK // upsample, (8 if upsample == 1 else 6)
+    span = -(-window // step)
+    vertical = _axis_taps(pair_u, upsample)[:, :, None] * affine[pair_comp, None, :3]
+    freqs_v = np.unique(v)
+    taps_v = np.zeros((len(freqs_v), span * step))
+    taps_v[:, :window] = _axis_taps(freqs_v, upsample)
+    horizontal = taps_v.reshape(len(freqs_v), span, step).transpose(1, 0, 2).reshape(span * len(freqs_v), step)
+    lookup = {p: i for i, p in enumerate(pairs)}
+    return _Plan(
+        step=step, window=window, lead=(window - step) // 2, span=span,
+        vertical=vertical.reshape(len(pairs), window * 3).astype(np.float32),
+        horizontal=horizontal.astype(np.float32),
+        pair_index=np.array([lookup[p] for p in zip(comp.tolist(), u.tolist())]),
+        v_index=np.searchsorted(freqs_v, v),
+    )
+
+
+def _row_windows(x: np.ndarray, count: int, length: int, step: int) -> np.ndarray:
+    """(count, length, cols) read-only view of rows ``[step*b, step*b + length)`` of a 2-D array."""
+    rows, cols = x.strides
+    return as_strided(x, shape=(count, length, x.shape[1]), strides=(step * rows, rows, cols), writeable=False)
+
+
+def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x`` as ``dtype``; float16 through OpenCV, whose conversion is vectorised (NumPy's is not)."""
+    if dtype == np.float16:
+        return cv2.multiply(x.reshape(-1, x.shape[-1]), 1.0, dtype=cv2.CV_16F).reshape(x.shape)
+    return x
+
+
+def image_to_dct(
+    image: np.ndarray,
+    channels: ChannelSpec = "24",
+    upsample: int = 1,
+    dtype=np.float32,
+    input_format: str = "RGB",
+) -> np.ndarray:
+    """Block-DCT coefficients of an ``(H, W, 3)`` image, shape ``(C, ceil(H*s/8), ceil(W*s/8))``.
+
+    ``channels`` is any spec :func:`parse_channels` accepts; rows come out in its order.
+    ``upsample`` (1 or 2): the coefficients of the image enlarged s times by
+    ``cv2.resize(INTER_LINEAR)`` (the paper's detection input), computed without enlarging it.
+    Equal to :func:`freqdet.dct.reference.image_to_dct_reference` up to float32 rounding.
+    """
+    _check_image(image)
+    _check_upsample(upsample)
+    plan = _plan(tuple(parse_channels(channels)), upsample, input_format)
+    step, window, span = plan.step, plan.window, plan.span
+    h, w = image.shape[:2]
+    nh, nw = -(-h // step), -(-w // step)
+    height, width = step * nh + window - step, step * (nw + span - 1)
+    padded = cv2.copyMakeBorder(
+        image, plan.lead, height - plan.lead - h, plan.lead, width - plan.lead - w, cv2.BORDER_REPLICATE
+    )
+    planes = cv2.split(padded)
+    out = np.empty((len(plan.pair_index), nh, nw), dtype=dtype)
+    strip = max(1, _STRIP_SAMPLES // width // step)
+    for b0 in range(0, nh, strip):
+        k = min(strip, nh - b0)
+        rows = slice(step * b0, step * (b0 + k) + window - step)
+        # (rows*3, width): one row per (image row, colour), centred, so the vertical taps mix colours too.
+        x = np.stack([p[rows] for p in planes], axis=1, dtype=np.float32).reshape(-1, width)
+        x -= LEVEL_SHIFT
+        cols = np.matmul(plan.vertical, _row_windows(x, k, window * 3, step * 3))  # (k, pairs, width)
+        # One product for every chunk of `step` columns and every tap share; the result has
+        # rows (chunk j, v) so that adding the shares and picking channels move whole rows.
+        parts = (plan.horizontal @ cols.reshape(-1, step).T).reshape(span, -1, k, len(plan.vertical), nw + span - 1)
+        coeffs = parts[0, ..., :nw]
+        for j in range(1, span):
+            coeffs = coeffs + parts[j, ..., j:j + nw]
+        out[:, b0:b0 + k] = _cast(coeffs[plan.v_index, :, plan.pair_index], out.dtype)
+    return out
