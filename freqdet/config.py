@@ -24,6 +24,12 @@ def add_freqdet_config(cfg):
     # dtype of the DCT tensor the data loader hands to the model ("float32" or "float16";
     # float16 halves host-to-device transfer, the model computes in float32 after it).
     _C.INPUT.DCT.DTYPE = "float32"
+    # Compute the DCT in the model instead of the data loader: the mapper then hands the
+    # augmented uint8 image exactly as Detectron2's DatasetMapper does (same CPU cost and bytes
+    # as RGB), and FreqRCNN applies colour conversion + block DCT + subset on its device (one
+    # fixed strided convolution, freqdet.dct.torch_dct.BlockDCT) before normalization. Equal to
+    # the loader-side DCT up to float32 rounding; checkpoints are the same either way.
+    _C.INPUT.DCT.ON_DEVICE = False
 
     # ---- Per-channel statistics -------------------------------------------------------------
     # MODEL.PIXEL_MEAN / PIXEL_STD (Detectron2's keys) hold C values, in the order of

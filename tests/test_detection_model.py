@@ -183,3 +183,43 @@ def test_stats_file_feeds_model(tmp_path):
     save_dct_stats(str(path), "6", np.zeros(6), np.ones(6))
     with pytest.raises(ValueError, match="lacks mean for channels"):
         build_model(cfg)
+
+
+@pytest.mark.parametrize("upsample", [1, 2])
+def test_on_device_mapper_hands_detectron2s_image(photo_dict, upsample):
+    """INPUT.DCT.ON_DEVICE: the mapper's output is Detectron2's DatasetMapper's, plus image_size."""
+    from detectron2.data import DatasetMapper
+
+    cfg = make_cfg("24", upsample)
+    cfg.INPUT.DCT.ON_DEVICE = True
+    np.random.seed(3)
+    ours = DCTDatasetMapper(cfg, is_train=True)(dict(photo_dict))
+    np.random.seed(3)
+    rgb = DatasetMapper(cfg, is_train=True)(dict(photo_dict))
+    assert ours["image"].dtype == torch.uint8 and torch.equal(ours["image"], rgb["image"])
+    assert ours["image_size"] == tuple(rgb["image"].shape[1:])
+    torch.testing.assert_close(ours["instances"].gt_boxes.tensor, rgb["instances"].gt_boxes.tensor)
+
+
+@pytest.mark.parametrize("upsample", [1, 2])
+def test_on_device_model_equals_loader_dct(photo_dict, upsample):
+    """The same weights give the same normalized input and detections with the DCT computed in the
+    loader (float32) or in the model from Detectron2's uint8 image."""
+    cfg = make_cfg("24", upsample)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    cfg_dev = cfg.clone()
+    cfg_dev.INPUT.DCT.ON_DEVICE = True
+    model_dev = build_model(cfg_dev).eval()
+    model_dev.load_state_dict(model.state_dict())  # the DCT filters are not in the state dict
+    inp = DCTDatasetMapper(cfg, is_train=False)(dict(photo_dict))
+    inp_dev = DCTDatasetMapper(cfg_dev, is_train=False)(dict(photo_dict))
+    assert inp_dev["image"].shape[0] == 3
+    a, b = model.preprocess_image([inp]), model_dev.preprocess_image([inp_dev])
+    assert a.image_sizes == b.image_sizes
+    torch.testing.assert_close(b.tensor, a.tensor, atol=1e-4, rtol=1e-4)  # coefficients / std 20
+    with torch.no_grad():
+        out, out_dev = model([inp])[0]["instances"], model_dev([inp_dev])[0]["instances"]
+    torch.testing.assert_close(out_dev.pred_boxes.tensor, out.pred_boxes.tensor, atol=1e-2, rtol=1e-3)
+    with pytest.raises(ValueError, match="ON_DEVICE expects"):
+        model_dev.preprocess_image([inp])

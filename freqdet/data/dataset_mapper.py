@@ -1,10 +1,14 @@
-"""Detectron2's DatasetMapper, with the augmented image replaced by its block DCT."""
+"""Detectron2's DatasetMapper, handing the block DCT of the augmented image instead of its pixels."""
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
 from detectron2.config import configurable
 from detectron2.data import DatasetMapper
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
 
 from freqdet.config import dct_channels
 from freqdet.dct import image_to_dct, parse_channels
@@ -22,23 +26,30 @@ def dct_dtype(name: str):
 
 
 class DCTDatasetMapper(DatasetMapper):
-    """Reads, augments and annotates exactly like :class:`DatasetMapper`, then replaces
-    ``image`` by the ``(C, ceil(H*s/8), ceil(W*s/8))`` DCT of the augmented image.
+    """Reads, augments and annotates exactly like :class:`DatasetMapper`; ``image`` is the
+    ``(C, ceil(H*s/8), ceil(W*s/8))`` DCT of the augmented image.
 
     Annotations, ``height``/``width`` and ``Instances.image_size`` stay in pixels. The
     augmented image's pixel size is added as ``image_size`` so the model can hand pixel
-    sizes to its heads at test time too (there are no ``instances`` then).
+    sizes to its heads at test time too (there are no ``instances`` then). With
+    ``dct_on_device`` the ``image`` is Detectron2's uint8 ``(3, H, W)`` tensor and the model
+    computes the DCT (``INPUT.DCT.ON_DEVICE``).
+
+    ``__call__`` follows :meth:`DatasetMapper.__call__` step by step except that the image goes
+    from the augmentations straight to :meth:`image_to_input`: building the CHW tensor only to
+    undo it would cost as much as a small DCT.
     """
 
     @configurable
     def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
-                 dct_dtype=np.float32, **kwargs):
+                 dct_dtype=np.float32, dct_on_device: bool = False, **kwargs):
         super().__init__(is_train, **kwargs)
         if self.image_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {self.image_format!r}")
         self.dct_channels = parse_channels(dct_channels)
         self.dct_upsample = int(dct_upsample)
         self.dct_dtype = dct_dtype
+        self.dct_on_device = bool(dct_on_device)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -47,17 +58,43 @@ class DCTDatasetMapper(DatasetMapper):
             dct_channels=dct_channels(cfg),
             dct_upsample=cfg.INPUT.DCT.UPSAMPLE,
             dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
+            dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
         )
         return ret
 
+    def read_image(self, dataset_dict: dict) -> np.ndarray:
+        """The ``(H, W, 3)`` image of ``dataset_dict`` in ``INPUT.FORMAT`` (override to read elsewhere)."""
+        return utils.read_image(dataset_dict["file_name"], format=self.image_format)
+
     def image_to_input(self, image: np.ndarray) -> torch.Tensor:
-        """DCT tensor of an augmented ``(H, W, 3)`` image in ``INPUT.FORMAT``."""
+        """What the model gets for an augmented ``(H, W, 3)`` image in ``INPUT.FORMAT``."""
+        if self.dct_on_device:
+            return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         dct = image_to_dct(image, self.dct_channels, self.dct_upsample, self.dct_dtype, self.image_format)
         return torch.from_numpy(dct)
 
     def __call__(self, dataset_dict):
-        dataset_dict = super().__call__(dataset_dict)
-        image = dataset_dict["image"].permute(1, 2, 0).numpy()
-        dataset_dict["image_size"] = tuple(image.shape[:2])
+        dataset_dict = copy.deepcopy(dataset_dict)  # it will be modified below
+        image = self.read_image(dataset_dict)
+        utils.check_image_size(dataset_dict, image)
+        sem_seg_gt = None
+        if "sem_seg_file_name" in dataset_dict:
+            sem_seg_gt = utils.read_image(dataset_dict.pop("sem_seg_file_name"), "L").squeeze(2)
+        aug_input = T.AugInput(image, sem_seg=sem_seg_gt)
+        transforms = self.augmentations(aug_input)
+        image, sem_seg_gt = aug_input.image, aug_input.sem_seg
+
+        image_shape = image.shape[:2]  # h, w
         dataset_dict["image"] = self.image_to_input(image)
+        dataset_dict["image_size"] = tuple(image_shape)
+        if sem_seg_gt is not None:
+            dataset_dict["sem_seg"] = torch.as_tensor(sem_seg_gt.astype("long"))
+        if self.proposal_topk is not None:
+            utils.transform_proposals(dataset_dict, image_shape, transforms, proposal_topk=self.proposal_topk)
+        if not self.is_train:
+            dataset_dict.pop("annotations", None)
+            dataset_dict.pop("sem_seg_file_name", None)
+            return dataset_dict
+        if "annotations" in dataset_dict:
+            self._transform_annotations(dataset_dict, transforms, image_shape)
         return dataset_dict

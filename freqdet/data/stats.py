@@ -99,7 +99,9 @@ def compute_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
     if not dicts:
         raise ValueError(f"dataset {dataset_name!r} has no images")
     np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
-    mapper = DCTDatasetMapper(cfg, is_train=True)
+    # Statistics are of float32 coefficients, also when the model computes them (ON_DEVICE).
+    mapper = DCTDatasetMapper(**{**DCTDatasetMapper.from_config(cfg, is_train=True),
+                                 "dct_on_device": False, "dct_dtype": np.float32})
     moments = RunningMoments(len(mapper.dct_channels))
     for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
         d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here

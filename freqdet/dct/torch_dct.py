@@ -1,12 +1,69 @@
-"""The block DCT of :mod:`freqdet.dct.blockdct` in PyTorch, for batches on any device."""
+"""The block DCT of :func:`freqdet.dct.image_to_dct` in PyTorch, as one fixed strided convolution.
+
+Colour conversion, bilinear x2 upsampling and the DCT are linear, so each output channel is a
+fixed ``window x window`` filter of the three colour planes applied with stride 8/s (the same
+per-axis taps as :mod:`freqdet.dct.fused`: 8x8 at s=1, 6x6 at s=2). One ``conv2d`` therefore
+computes the selected channels on any device, inside a model (on-device mode) or an exported
+graph, and equals the NumPy path up to float32 rounding (TF32 and autocast are turned off for it).
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .blockdct import BLOCK, _check_upsample, block_basis, component_groups, dct_grid_size
+from .blockdct import _check_upsample
 from .channels import ChannelSpec, parse_channels
-from .color import forward_matrix
+from .color import LEVEL_SHIFT, forward_matrix
+from .fused import _axis_taps
+
+__all__ = ["BlockDCT", "images_to_dct"]
+
+
+class BlockDCT(nn.Module):
+    """``(N, 3, H, W)`` images in [0, 255] (uint8 or float, ``input_format`` order) ->
+    float32 ``(N, C, ceil(H*s/8), ceil(W*s/8))`` block-DCT coefficients of ``channels``.
+
+    The filter bank is a non-persistent buffer: it follows ``.to(device)`` but stays out of
+    state dicts, so checkpoints are the same with and without on-device DCT.
+    """
+
+    def __init__(self, channels: ChannelSpec = "24", upsample: int = 1, input_format: str = "RGB"):
+        super().__init__()
+        _check_upsample(upsample)
+        chans = np.asarray(parse_channels(channels))
+        comp, u, v = chans // 64, chans % 64 // 8, chans % 8
+        colour = forward_matrix(input_format)[comp, :3]  # (C, 3)
+        taps_u, taps_v = _axis_taps(u, upsample), _axis_taps(v, upsample)  # (C, window) each
+        weight = np.einsum("ci,cy,cx->ciyx", colour, taps_u, taps_v)
+        self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float32), persistent=False)
+        self.upsample = upsample
+        self.stride = 8 // upsample
+        self.window = weight.shape[-1]
+        self.lead = (self.window - self.stride) // 2  # 1 at s=2: source sample -1 of the first block
+
+    @property
+    def num_channels(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
+        h, w = images.shape[-2:]
+        nh, nw = -(-h * self.upsample // 8), -(-w * self.upsample // 8)
+        extra = self.window - self.stride - self.lead
+        x = images.float() - LEVEL_SHIFT
+        pad = (self.lead, self.stride * nw + extra - w, self.lead, self.stride * nh + extra - h)
+        x = F.pad(x, pad, mode="replicate")  # edge replication, as JPEG (and the NumPy path)
+        with torch.autocast(x.device.type, enabled=False), torch.backends.cudnn.flags(
+            enabled=torch.backends.cudnn.enabled, benchmark=torch.backends.cudnn.benchmark,
+            deterministic=torch.backends.cudnn.deterministic, allow_tf32=False,
+        ):
+            return F.conv2d(x, self.weight, stride=self.stride)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.num_channels}, upsample={self.upsample}"
 
 
 def images_to_dct(
@@ -22,22 +79,4 @@ def images_to_dct(
     """
     if images.dim() == 3:
         return images_to_dct(images[None], channels, upsample, input_format)[0]
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
-    _check_upsample(upsample)
-    chans = parse_channels(channels)
-    x = images.float()
-    if upsample != 1:
-        x = F.interpolate(x, scale_factor=upsample, mode="bilinear", align_corners=False)
-    n, _, h, w = x.shape
-    hb, wb = dct_grid_size(h, w)
-    affine = torch.as_tensor(forward_matrix(input_format), dtype=torch.float32, device=x.device)
-    x = torch.einsum("oi,nihw->nohw", affine[:, :3], x) + affine[:, 3, None, None]
-    if (hb * BLOCK, wb * BLOCK) != (h, w):
-        x = F.pad(x, (0, wb * BLOCK - w, 0, hb * BLOCK - h), mode="replicate")
-    blocks = x.reshape(n, 3, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 5, 2, 4).reshape(n, 3, 64, hb * wb)
-    basis = torch.as_tensor(block_basis(), dtype=torch.float32, device=x.device)
-    out = x.new_empty(n, len(chans), hb * wb)
-    for c, freqs, rows in component_groups(chans):
-        out[:, torch.as_tensor(rows, device=x.device)] = basis[torch.as_tensor(freqs, device=x.device)] @ blocks[:, c]
-    return out.reshape(n, len(chans), hb, wb)
+    return BlockDCT(channels, upsample, input_format).to(images.device)(images)

@@ -14,6 +14,7 @@ from detectron2.structures import ImageList
 from freqdet.data.stats import load_dct_stats
 from freqdet.config import dct_channels
 from freqdet.dct import NUM_CHANNELS
+from freqdet.dct.torch_dct import BlockDCT
 from freqdet.modeling.gate import FrequencyGate
 
 __all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
@@ -76,10 +77,13 @@ class FreqRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, *, gate: Optional[FrequencyGate] = None, **kwargs):
-        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE)."""
+    def __init__(self, *, gate: Optional[FrequencyGate] = None, input_dct: Optional[BlockDCT] = None, **kwargs):
+        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE).
+        ``input_dct``: with it, inputs are uint8 ``(3, H, W)`` images whose DCT the model
+        computes on its device (INPUT.DCT.ON_DEVICE); without, inputs are DCT tensors."""
         super().__init__(**kwargs)
         self.gate = gate
+        self.input_dct = input_dct
         if self.vis_period > 0:
             raise ValueError("VIS_PERIOD > 0 is not supported by FreqRCNN (its inputs are not images); set VIS_PERIOD 0")
         bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
@@ -104,6 +108,8 @@ class FreqRCNN(GeneralizedRCNN):
             "pixel_mean": mean,
             "pixel_std": std,
             "gate": build_frequency_gate(cfg),
+            "input_dct": BlockDCT(dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT)
+            if cfg.INPUT.DCT.ON_DEVICE else None,
         }
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -121,8 +127,16 @@ class FreqRCNN(GeneralizedRCNN):
         raise KeyError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image); use DCTDatasetMapper")
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
-        """Normalize, pad on the DCT grid and batch; image sizes in pixels."""
-        images = [self._move_to_current_device(x["image"]).float() for x in batched_inputs]
+        """(DCT on device,) normalize, pad on the DCT grid and batch; image sizes in pixels."""
+        images = [self._move_to_current_device(x["image"]) for x in batched_inputs]
+        if self.input_dct is not None:
+            if images[0].shape[0] != 3:
+                raise ValueError(
+                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {tuple(images[0].shape)}: "
+                    "build the mapper from the same config as the model"
+                )
+            images = [self.input_dct(x[None])[0] for x in images]
+        images = [x.float() for x in images]
         if images[0].shape[0] != self.pixel_mean.shape[0]:
             raise ValueError(
                 f"input has {images[0].shape[0]} channels, the model's statistics {self.pixel_mean.shape[0]}"
