@@ -67,6 +67,23 @@ def test_train_two_iterations_then_eval_only(data, tmp_path):
     again = evals(out2)[-1]
     assert again["top1"] == final["top1"] and again["top5"] == final["top5"]
 
+    # --dct-on-device: the loader ships uint8 crops, the model computes the DCT; same checkpoint, same logits.
+    from freqdet.classification.engine import ClassificationTrainer
+
+    def val_logits(*extra):
+        trainer = ClassificationTrainer(argument_parser().parse_args(
+            ["--data", data, "--arch", "resnet50_dct", "--output-dir", str(tmp_path / "cmp"), *COMMON, *extra]))
+        trainer.load_for_eval(os.path.join(out, "model_final.pth"))
+        images = torch.stack([trainer.val_set[i][0] for i in range(3)])
+        with torch.no_grad():
+            return images, trainer.model.eval()((images, None))
+
+    loader_images, loader_logits = val_logits()
+    device_images, device_logits = val_logits("--dct-on-device")
+    assert loader_images.shape == (3, 24, 8, 8) and device_images.dtype == torch.uint8
+    assert device_images.shape == (3, 3, 64, 64)
+    torch.testing.assert_close(device_logits, loader_logits, atol=1e-3, rtol=1e-3)
+
 
 def test_resume_continues_from_saved_iteration(data, tmp_path):
     out = str(tmp_path / "run")

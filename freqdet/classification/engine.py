@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..dct import parse_channels
 from ..engine.gate_hook import FrequencyGateHook
 from .data import image_folder
-from .models import ARCHS, build_classifier
+from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
 
@@ -67,6 +67,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize", type=int, default=None, help="validation resize (default input-size*8/7)")
     p.add_argument("--crop-scale-min", type=float, default=0.08,
                    help="smallest area fraction of RandomResizedCrop (ImageNet: 0.08)")
+    p.add_argument("--dct-on-device", action="store_true",
+                   help="DCT models: the loader ships uint8 RGB crops and the model computes the DCT on its device")
     p.add_argument("--dct-stats", default=None,
                    help="per-channel DCT mean/std JSON; computed from the training set when missing "
                         "(default OUTPUT_DIR/dct_stats.json)")
@@ -121,12 +123,14 @@ class ClassifierWithLoss(nn.Module):
     """Wraps a classifier so Detectron2's trainers see ``batch -> {loss name: loss}``.
 
     A network exposing ``auxiliary_losses()`` (e.g. a channel gate) has those losses added.
+    ``input_transform`` (e.g. :class:`DCTInput`) runs on the device before the network.
     """
 
-    def __init__(self, net: nn.Module, label_smoothing: float = 0.0):
+    def __init__(self, net: nn.Module, label_smoothing: float = 0.0, input_transform: Optional[nn.Module] = None):
         super().__init__()
         self.net = net
         self.label_smoothing = label_smoothing
+        self.input_transform = input_transform
 
     @property
     def device(self) -> torch.device:
@@ -135,6 +139,8 @@ class ClassifierWithLoss(nn.Module):
     def forward(self, batch):
         images, labels = batch
         images = images.to(self.device, non_blocking=True)
+        if self.input_transform is not None:
+            images = self.input_transform(images)
         logits = self.net(images)
         if not self.training:
             return logits
@@ -196,6 +202,7 @@ class ClassificationTrainer(TrainerBase):
         self.resize = args.resize or default_resize(self.size)
         # The gate sees all 192 channels; a static subset feeds the network directly.
         self.channels = parse_channels("192" if args.gate else args.channels)
+        self.on_device = bool(args.dct_on_device) and self.domain == "dct"  # the model computes the DCT
 
         train_root = os.path.join(args.data, args.train_dir)
         val_root = os.path.join(args.data, args.val_dir)
@@ -220,7 +227,7 @@ class ClassificationTrainer(TrainerBase):
         net = build_classifier(args.arch, self.num_classes, args.channels, gate=args.gate,
                                gate_kwargs=gate_kwargs).to(self.device)
         self.net = net
-        self.model = ClassifierWithLoss(net, args.label_smoothing)
+        self.model = ClassifierWithLoss(net, args.label_smoothing, self._input_transform())
         self.optimizer = self.build_optimizer()
         if world > 1:
             # device_ids=None on CPU: Detectron2's create_ddp_model assumes a GPU per process.
@@ -253,7 +260,11 @@ class ClassificationTrainer(TrainerBase):
 
     def transform(self, train: bool):
         return build_transform(self.domain, train, self.size, self.resize, self.channels, self.mean, self.std,
-                               crop_scale=(self.args.crop_scale_min, 1.0))
+                               crop_scale=(self.args.crop_scale_min, 1.0), on_device=self.on_device)
+
+    def _input_transform(self) -> Optional[nn.Module]:
+        """The on-device DCT + normalisation (``--dct-on-device``), else None."""
+        return DCTInput(self.channels, self.mean, self.std).to(self.device) if self.on_device else None
 
     def _loader(self, dataset, sampler, batch_size, drop_last):
         workers = self.args.num_workers
@@ -357,6 +368,7 @@ class ClassificationTrainer(TrainerBase):
                 raise ValueError(f"checkpoint channels {loaded.get('channels')} differ from --channels {self.args.channels}")
             self.mean, self.std = loaded["dct_mean"], loaded["dct_std"]
             self.val_set.transform = self.transform(train=False)
+            self.model.input_transform = self._input_transform()
         meta.meta.update({**saved, **{k: v for k, v in loaded.items() if k not in saved}})
 
     def train(self):

@@ -24,6 +24,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 
 from ..dct import NUM_CHANNELS, parse_channels
 from ..dct.channels import ChannelSpec
+from ..dct.torch_dct import BlockDCT
 from ..modeling.gate import FrequencyGate
 
 __all__ = ["ResNetDCT", "MobileNetV2DCT", "resnet50_dct", "mobilenet_v2_dct", "build_classifier", "ARCHS"]
@@ -51,6 +52,24 @@ class _GatedInput:
         if self.gate is None or not self.training:
             return {}
         return {"loss_gate": self.gate.gate_loss()}
+
+
+class DCTInput(nn.Module):
+    """uint8 RGB ``(N, 3, H, W)`` -> normalised DCT ``(N, C, H/8, W/8)`` on the model's device.
+
+    With it (``--dct-on-device``) the loader ships RGB bytes and the CPU does no DCT. Its
+    buffers are not saved, so checkpoints are the network's alone either way.
+    """
+
+    def __init__(self, channels: ChannelSpec, mean, std):
+        super().__init__()
+        self.dct = BlockDCT(channels, upsample=1, input_format="RGB")
+        shape = (1, self.dct.num_channels, 1, 1)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(shape), persistent=False)
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(shape), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.dct(images) - self.mean) / self.std
 
 
 def _init_like_torchvision(module: nn.Module) -> None:

@@ -59,6 +59,7 @@ def build_transform(
     mean: Optional[Sequence[float]] = None,
     std: Optional[Sequence[float]] = None,
     crop_scale: tuple[float, float] = (0.08, 1.0),
+    on_device: bool = False,
 ) -> T.Compose:
     """The paper's recipe for ``domain`` ``"dct"`` or ``"rgb"``.
 
@@ -66,6 +67,8 @@ def build_transform(
     DCT then gives ``(C, size/8, size/8)`` normalised with ``mean``/``std`` (per selected
     channel, from :mod:`freqdet.classification.stats`; omitted = no normalisation, as the
     statistics tool uses). RGB gives ``(3, size, size)`` with ImageNet's statistics by default.
+    ``on_device`` (DCT only): stop at the uint8 ``(3, size, size)`` crop, RGB's bytes; the model's
+    :class:`freqdet.classification.models.DCTInput` does the DCT and normalisation.
     """
     if domain not in ("dct", "rgb"):
         raise ValueError(f"domain must be 'dct' or 'rgb', got {domain!r}")
@@ -79,6 +82,8 @@ def build_transform(
         mean = IMAGENET_RGB_MEAN if mean is None else mean
         std = IMAGENET_RGB_STD if std is None else std
         return T.Compose([*geometric, T.ToTensor(), T.Normalize(mean, std)])
+    if on_device:
+        return T.Compose([*geometric, T.PILToTensor()])
     steps = [*geometric, ToDCT(channels)]
     if (mean is None) != (std is None):
         raise ValueError("give both mean and std, or neither")
