@@ -21,6 +21,7 @@ setup(
         "torchvision>=0.16",
         "numpy",
         "opencv-python-headless",
+        "threadpoolctl",  # one BLAS thread per data-loader worker in freqdet.dct.fused
         "Pillow>=10",
         "tqdm",
         "matplotlib",

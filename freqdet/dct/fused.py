@@ -23,6 +23,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from threadpoolctl import ThreadpoolController
 
 from .blockdct import BLOCK, _check_image, _check_upsample, dct_matrix
 from .channels import ChannelSpec, parse_channels
@@ -32,6 +33,9 @@ __all__ = ["image_to_dct", "upsample_taps"]
 
 # Source rows per strip are about this many divided by the padded width (a ~0.5-1 MB float32 strip).
 _STRIP_SAMPLES = 1 << 16
+# The transform runs in data-loader workers, one image each: BLAS threads there only
+# oversubscribe the cores (N workers x all-core BLAS pools), as torch's are by DataLoader.
+_BLAS = ThreadpoolController()
 
 
 @lru_cache(maxsize=None)
@@ -130,6 +134,16 @@ def image_to_dct(
     )
     planes = cv2.split(padded)
     out = np.empty((len(plan.pair_index), nh, nw), dtype=dtype)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        _transform_strips(planes, plan, out)
+    return out
+
+
+def _transform_strips(planes: list, plan: _Plan, out: np.ndarray) -> None:
+    """Fill ``out`` (C, nh, nw) from the padded colour ``planes``, a strip of block rows at a time."""
+    step, window, span = plan.step, plan.window, plan.span
+    _, nh, nw = out.shape
+    width = planes[0].shape[1]
     strip = max(1, _STRIP_SAMPLES // width // step)
     for b0 in range(0, nh, strip):
         k = min(strip, nh - b0)
@@ -145,4 +159,3 @@ def image_to_dct(
         for j in range(1, span):
             coeffs = coeffs + parts[j, ..., j:j + nw]
         out[:, b0:b0 + k] = _cast(coeffs[plan.v_index, :, plan.pair_index], out.dtype)
-    return out
