@@ -66,9 +66,10 @@ def main():
     for seed in args.seeds:  # dtypes alternate within a seed, so load drifts hit both
         for dtype in args.dtypes:
             out = os.path.join(args.work_dir, f"{dtype}_seed{seed}")
-            subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", CONFIG,
-                            "SEED", str(seed), "INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", args.stats,
-                            "OUTPUT_DIR", out, *args.opts], check=True, cwd=REPO)
+            if not os.path.isfile(os.path.join(out, "model_final.pth")):  # finished runs are reused
+                subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", CONFIG,
+                                "SEED", str(seed), "INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", args.stats,
+                                "OUTPUT_DIR", out, *args.opts], check=True, cwd=REPO)
             results[dtype][seed] = final_ap(os.path.join(out, "metrics.json"))
             other = next(d for d in args.dtypes if d != dtype)
             paired[f"{dtype} weights, {other} input"][seed] = evaluate(out, other, os.path.join(REPO, args.stats), args.opts)
