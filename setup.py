@@ -42,5 +42,7 @@ setup(
         # Sample photos for the demo data sets and the tests (shipped inside these packages).
         "demo": ["scikit-image", "scikit-learn"],
         "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn"],
+        # benchmarks/bench_mapper.py: the paper's JPEG-coefficient pipeline (Debian's libturbojpeg0).
+        "bench": ["PyTurboJPEG<2", "jpeg2dct-numpy"],
     },
 )
