@@ -16,6 +16,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks", "tools", "configs", "datasets")),
+    # The model zoo: configs/ in a checkout is a symlink to these files (freqdet.model_zoo).
+    package_data={"freqdet.model_zoo": ["configs/*.yaml", "configs/**/*.yaml", "configs/**/*.py"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
