@@ -1,11 +1,11 @@
 """GeneralizedRCNN on DCT inputs: normalize C channels, pad on the DCT grid, report pixel sizes."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
+from detectron2.layers import ShapeSpec, shapes_to_tensor
 from detectron2.modeling import (
     META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone, build_proposal_generator, build_roi_heads,
 )
@@ -119,6 +119,7 @@ class FreqRCNN(GeneralizedRCNN):
             "dct_upsample": cfg.INPUT.DCT.UPSAMPLE,
         }
 
+    @torch.jit.unused  # scripting exports inference() (Detectron2's ScriptableAdapter), not training
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
         out = super().forward(batched_inputs)
@@ -142,11 +143,19 @@ class FreqRCNN(GeneralizedRCNN):
         first = {**batched_inputs[0], "image": self.input_as_image(batched_inputs[0])}
         super().visualize_training([first], proposals[:1])
 
-    def _pixel_size(self, x: Dict) -> tuple[int, int]:
+    @torch.jit.unused
+    def _pixel_size(self, x: Dict):
+        """(h, w) in pixels of the augmented image; a tensor while tracing, as in ImageList."""
+        tracing = torch.jit.is_tracing()
         if "image_size" in x:
-            return tuple(int(v) for v in x["image_size"])
+            size = x["image_size"]
+            if tracing and isinstance(size, torch.Tensor):
+                return size  # a graph input of the exported model, not a constant
+            return tuple(int(v) for v in size)
         if "instances" in x:
             return tuple(x["instances"].image_size)
+        if self.input_dct is not None:  # pixels in (on-device DCT): the image is its own size
+            return shapes_to_tensor(x["image"].shape[-2:]) if tracing else tuple(x["image"].shape[-2:])
         raise KeyError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image); use DCTDatasetMapper")
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -155,7 +164,7 @@ class FreqRCNN(GeneralizedRCNN):
         if self.input_dct is not None:
             if images[0].shape[0] != 3:
                 raise ValueError(
-                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {tuple(images[0].shape)}: "
+                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {list(images[0].shape)}: "
                     "build the mapper from the same config as the model"
                 )
             images = [self.input_dct(x[None])[0] for x in images]
@@ -170,4 +179,16 @@ class FreqRCNN(GeneralizedRCNN):
         if self.gate is not None:
             # Channel means over each image's own extent, not over the batch padding.
             tensor = self.gate(tensor, pooled=torch.stack([x.mean(dim=(1, 2)) for x in images]))
-        return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])
+        if torch.jit.is_scripting():
+            return ImageList(tensor, [self._scripted_pixel_size(x) for x in batched_inputs])
+        else:
+            return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])
+
+    def _scripted_pixel_size(self, x: Dict[str, torch.Tensor]) -> Tuple[int, int]:
+        """:meth:`_pixel_size` for TorchScript, whose inputs are Dict[str, Tensor] (no Instances)."""
+        if "image_size" in x:
+            size = x["image_size"]
+            return int(size[0]), int(size[1])
+        if self.input_dct is None:
+            raise ValueError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image)")
+        return x["image"].shape[-2], x["image"].shape[-1]
