@@ -43,6 +43,7 @@ setup(
     extras_require={
         # Sample photos for the demo data sets and the tests (shipped inside these packages).
         "demo": ["scikit-image", "scikit-learn"],
-        "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn"],
+        # onnx + onnxruntime: tests/test_export.py runs the exported ONNX graph.
+        "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn", "onnx", "onnxruntime"],
     },
 )
