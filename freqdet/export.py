@@ -18,32 +18,46 @@ import numpy as np
 import torch
 from detectron2.data import transforms as T
 from detectron2.export import TracingAdapter, dump_torchscript_IR, scripting_with_instances
+from detectron2.export.flatten import flatten_to_tuple
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 from torch import Tensor, nn
 
 from freqdet.data import DCTDatasetMapper
 
-__all__ = ["ScriptableAdapter", "export_inputs", "export_scripting", "export_tracing", "postprocess",
-           "scripted_instances", "tracing_adapter"]
+__all__ = ["ScriptableAdapter", "export_inputs", "export_scripting", "export_tracing", "flat_inputs",
+           "graph_inputs", "postprocess", "scripted_instances", "tracing_adapter"]
 
 ONNX_OPSET = 17  # torchvision's roi_align(aligned=True) needs >= 16
 
 
-def export_inputs(cfg, image: np.ndarray) -> List[Dict[str, torch.Tensor]]:
-    """The model input for one image in ``INPUT.FORMAT`` after the config's test resize, as the
-    exported graph takes it (plus ``height``/``width`` of the original, for :func:`postprocess`)."""
+def export_inputs(cfg, image: np.ndarray) -> List[Dict]:
+    """One input dict for an image in ``INPUT.FORMAT``, as the test DCTDatasetMapper makes it:
+    ``image`` after the config's test resize (uint8 ``(3, H, W)`` with on-device DCT, else the DCT
+    tensor), its pixel size ``image_size`` and the original ``height``/``width``."""
     mapper = DCTDatasetMapper(cfg, is_train=False)
     aug = T.AugInput(image)
     mapper.augmentations(aug)
-    x = {"image": mapper.image_to_input(aug.image), "height": image.shape[0], "width": image.shape[1]}
-    if not cfg.INPUT.DCT.ON_DEVICE:  # the DCT grid alone does not give the pixel size
-        x["image_size"] = torch.tensor(aug.image.shape[:2], dtype=torch.int64)
-    return [x]
+    return [{"image": mapper.image_to_input(aug.image), "image_size": tuple(aug.image.shape[:2]),
+             "height": image.shape[0], "width": image.shape[1]}]
 
 
-def _graph_inputs(inputs):
-    return [{k: v for k, v in x.items() if k in ("image", "image_size")} for x in inputs]
+def graph_inputs(model, inputs) -> List[Dict[str, Tensor]]:
+    """What an exported graph takes from mapper-style inputs: ``{"image"}`` with on-device DCT (the
+    image is its own size), else ``{"image", "image_size"}`` (int64 ``(h, w)``: the DCT grid
+    alone does not give the pixel size)."""
+    out = []
+    for x in inputs:
+        g = {"image": x["image"]}
+        if model.input_dct is None:
+            g["image_size"] = torch.as_tensor(x["image_size"], dtype=torch.int64)
+        out.append(g)
+    return out
+
+
+def flat_inputs(model, inputs) -> tuple:
+    """The positional tensors a traced graph (TorchScript or ONNX) takes for ``inputs[0]``."""
+    return flatten_to_tuple(graph_inputs(model, inputs[:1]))[0]
 
 
 def _inference(model, inputs):
@@ -52,7 +66,7 @@ def _inference(model, inputs):
 
 def tracing_adapter(model, inputs) -> TracingAdapter:
     """Detectron2's TracingAdapter over ``model.inference(..., do_postprocess=False)`` for one image."""
-    return TracingAdapter(model, _graph_inputs(inputs)[:1], _inference).eval()
+    return TracingAdapter(model, graph_inputs(model, inputs[:1]), _inference).eval()
 
 
 def export_tracing(model, inputs, fmt: str, output_dir: str, dump_ir: bool = True) -> TracingAdapter:
@@ -126,7 +140,8 @@ def export_scripting(model, output_dir: str, dump_ir: bool = True):
 
 
 def scripted_instances(fields: Dict[str, Tensor], image_size) -> Instances:
-    """One output dict of a scripted model as Detectron2 ``Instances``."""
+    """One output dict of a scripted model as Detectron2 ``Instances`` of ``image_size`` (the
+    input's pixel size; :func:`detector_postprocess` then rescales to the original image)."""
     inst = Instances(tuple(int(v) for v in image_size))
     for k, v in fields.items():
         inst.set(k, Boxes(v) if k in ("pred_boxes", "proposal_boxes") else v)

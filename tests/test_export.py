@@ -9,10 +9,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.export.flatten import flatten_to_tuple
 from detectron2.modeling import build_model
 
-from freqdet.export import export_inputs, export_scripting, export_tracing, postprocess, scripted_instances
+from freqdet.data import generate_demo_dataset
+from freqdet.export import (
+    export_inputs, export_scripting, export_tracing, flat_inputs, graph_inputs, postprocess, scripted_instances,
+)
 from test_detection_model import make_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,10 +36,6 @@ def build(on_device, mask=True, channels="24", gate=False):
     cfg.MODEL.RPN.PRE_NMS_TOPK_TEST, cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 200, 100
     cfg.TEST.DETECTIONS_PER_IMAGE = 30
     return cfg, build_model(cfg).eval()
-
-
-def graph_inputs(inputs):
-    return [{k: v for k, v in inputs[0].items() if k in ("image", "image_size")}]
 
 
 def assert_same(eager, exported, atol=1e-4, top=None):
@@ -67,8 +65,8 @@ def test_traced_torchscript_equals_eager(tmp_path, images, on_device):
         inputs = export_inputs(cfg, image)
         # optimized_execution(False): no profiling/re-specialisation per new shape (slow on CPU)
         with torch.no_grad(), torch.jit.optimized_execution(False):
-            eager = model.inference(graph_inputs(inputs), do_postprocess=False)[0]
-            flat = ts(*flatten_to_tuple(graph_inputs(inputs))[0])
+            eager = model.inference(graph_inputs(model, inputs), do_postprocess=False)[0]
+            flat = ts(*flat_inputs(model, inputs))
             assert_same(eager, adapter.outputs_schema(flat)[0]["instances"])
             full = postprocess(adapter, flat, inputs)[0]["instances"]
             ref = model(inputs)[0]["instances"]  # eager, rescaled to the original image
@@ -84,7 +82,7 @@ def test_scripted_equals_eager(tmp_path, images, on_device, gate):
     ts = export_scripting(model, str(tmp_path), dump_ir=False)
     loaded = torch.jit.load(str(tmp_path / "model.ts"))
     for image in images:
-        g = graph_inputs(export_inputs(cfg, image))
+        g = graph_inputs(model, export_inputs(cfg, image))
         with torch.no_grad(), torch.jit.optimized_execution(False):
             eager = model.inference(g, do_postprocess=False)[0]
             assert_same(eager, scripted_instances(loaded(tuple(g))[0], eager.image_size))
@@ -99,7 +97,7 @@ def test_onnx_runs_in_onnxruntime(tmp_path, images, on_device):
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"))
     assert [i.name for i in sess.get_inputs()] == (["image"] if on_device else ["image", "image_size"])
     for image in images:
-        flat_in = flatten_to_tuple(graph_inputs(export_inputs(cfg, image)))[0]
+        flat_in = flat_inputs(model, export_inputs(cfg, image))
         out = sess.run(None, {i.name: t.numpy() for i, t in zip(sess.get_inputs(), flat_in)})
         with torch.no_grad():
             eager = adapter.outputs_schema(adapter(*flat_in))[0]["instances"]
@@ -109,6 +107,9 @@ def test_onnx_runs_in_onnxruntime(tmp_path, images, on_device):
 
 
 def test_export_tool(tmp_path, images):
+    """Trace with tools/export_model.py from a saved checkpoint, check on the sample image, and
+    evaluate the TorchScript file on a (generated) test set: --run-eval."""
+    generate_demo_dataset(tmp_path / "data" / "demo", num_train=1, num_val=2, image_size=128, seed=2)
     src = tmp_path / "photo.jpg"
     cv2.imwrite(str(src), images[1], [cv2.IMWRITE_JPEG_QUALITY, 95])
     stats = ["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", str([0.0] * 24), "MODEL.PIXEL_STD", str([20.0] * 24)]
@@ -119,12 +120,15 @@ def test_export_tool(tmp_path, images):
     cmd = [sys.executable, os.path.join(REPO, "tools", "export_model.py"), "--format", "torchscript",
            "--export-method", "tracing", "--config-file", os.path.join(REPO, "configs", "Demo",
            "mask_rcnn_dct24_R_50_FPN_demo.yaml"), "--sample-image", str(src), "--output", str(tmp_path / "out"),
-           *stats, "MODEL.WEIGHTS", str(tmp_path / "model.pth"), "INPUT.DCT.ON_DEVICE", "True"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+           "--run-eval", *stats, "MODEL.WEIGHTS", str(tmp_path / "model.pth"), "INPUT.DCT.ON_DEVICE", "True",
+           "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
+    env = {**os.environ, "FREQDET_DATASETS": str(tmp_path / "data")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out" / "model.ts").is_file()
     diff = float(re.search(r"Largest \|exported - eager\| on the sample image: (\S+)", proc.stderr + proc.stdout)[1])
     assert diff < 1e-3
+    assert "Evaluation results for bbox" in proc.stderr + proc.stdout
     bad = subprocess.run(cmd[:2] + ["--format", "onnx", "--export-method", "scripting"] + cmd[6:],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode != 0 and "--format onnx needs --export-method tracing" in bad.stderr
