@@ -108,3 +108,11 @@ def compute_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
         moments.update(mapper(d)["image"].numpy())
     mean, std = moments.mean_std()
     return mapper.dct_channels, mean, std, len(dicts)
+
+
+def load_dct_stat(path: str, channels, key: str) -> list[float]:
+    """``"mean"`` or ``"std"`` of :func:`load_dct_stats` alone: LazyConfigs set FreqRCNN's
+    ``pixel_mean`` and ``pixel_std`` with one call each."""
+    if key not in ("mean", "std"):
+        raise ValueError(f"key must be 'mean' or 'std', got {key!r}")
+    return load_dct_stats(path, channels)[0 if key == "mean" else 1]
