@@ -63,7 +63,7 @@ bench-deps: install
 
 # Tables on stdout; JSON beside them in output/benchmarks/ (README, "Performance").
 benchmark: bench-deps
-	$(PY) benchmarks/bench_mapper.py --output output/benchmarks/mapper.json
+	$(PY) benchmarks/bench_mapper.py --repeat 5 --output output/benchmarks/mapper.json
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_detection.py
 	$(PY) benchmarks/flops_classification.py
