@@ -45,5 +45,7 @@ setup(
         "demo": ["scikit-image", "scikit-learn"],
         # onnx + onnxruntime: tests/test_export.py runs the exported ONNX graph.
         "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn", "onnx", "onnxruntime"],
+        # benchmarks/bench_mapper.py: the paper's JPEG-coefficient pipeline (Debian's libturbojpeg0).
+        "bench": ["PyTurboJPEG<2", "jpeg2dct-numpy"],
     },
 )
