@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import cv2
-import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
@@ -68,8 +67,8 @@ def test_traced_torchscript_equals_eager(tmp_path, images, on_device):
             eager = model.inference(graph_inputs(model, inputs), do_postprocess=False)[0]
             flat = ts(*flat_inputs(model, inputs))
             assert_same(eager, adapter.outputs_schema(flat)[0]["instances"])
-            full = postprocess(adapter, flat, inputs)[0]["instances"]
-            ref = model(inputs)[0]["instances"]  # eager, rescaled to the original image
+        full = postprocess(adapter, flat, inputs)[0]["instances"]
+        ref = model._postprocess([eager], inputs, [eager.image_size])[0]["instances"]  # what model(inputs) returns
         assert full.image_size == image.shape[:2]
         torch.testing.assert_close(full.pred_boxes.tensor, ref.pred_boxes.tensor, atol=1e-3, rtol=0)
     if on_device:  # takes the uint8 image like an RGB model

@@ -2,7 +2,7 @@
 """Write, for an image and a config, the image beside what the network sees (one PNG).
 
     python tools/show_input.py --config-file configs/COCO-InstanceSegmentation/mask_rcnn_dct24_s1_R_50_FPN_1x.yaml \
-        --input photo.jpg --output docs/network_input.png --opts INPUT.MIN_SIZE_TEST 427
+        --input photo.jpg --output docs/network_input.png --opts INPUT.MIN_SIZE_TEST 320
 
 Left: the image after the config's test-time resize (what an RGB model would get). Right: the
 image rebuilt from the config's DCT channels at that size, every other channel zero
@@ -63,7 +63,7 @@ def main(argv=None):
         labelled(rgb, f"image {w}x{h}"), gap,
         labelled(seen, f"network input: {c} DCT channels, s={s}, {c}x{grid[0]}x{grid[1]}"),
     ], axis=1)
-    if not cv2.imwrite(args.output, picture[:, :, ::-1]):
+    if not cv2.imwrite(args.output, picture[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise OSError(f"could not write {args.output}")
     print(f"wrote {args.output} ({picture.shape[1]}x{picture.shape[0]})")
 
