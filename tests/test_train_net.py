@@ -64,7 +64,7 @@ def test_stats_tool_matches_numpy(tiny):
     assert data["channels"] == list(range(192)) and data["num_images"] == 4
     cfg = make_cfg("192", 1)
     cfg.merge_from_file(DEMO_CONFIG)
-    cfg.merge_from_list(TINY + ["INPUT.DCT.CHANNELS", ["192"]])
+    cfg.merge_from_list(TINY + ["INPUT.DCT.CHANNELS", ["192"], "INPUT.DCT.DTYPE", "float32"])  # as the tool measures
     np.random.seed(0)  # the tool's default --seed: same augmentation draws
     mapper = DCTDatasetMapper(cfg, is_train=True)
     tensors = [mapper(d)["image"].numpy().reshape(192, -1) for d in DatasetCatalog.get("tiny_train")]
@@ -93,6 +93,22 @@ def test_faster_rcnn_s2_trains_two_iterations(tiny, tmp_path):
     rows = iterations(tmp_path)
     assert rows[-1]["iteration"] == 1 and "loss_mask" not in rows[-1] and np.isfinite(rows[-1]["loss_box_reg"])
     assert os.path.isfile(tmp_path / "model_final.pth")
+
+
+def test_missing_stats_file_is_computed_and_cached(tiny, tmp_path):
+    """A config whose MODEL.PIXEL_STATS_FILE does not exist yet trains: the main process measures the
+    statistics first (progress bar), exactly as tools/compute_dct_stats.py does, and caches them."""
+    stats = tmp_path / "cache" / "dct_stats.json"
+    log = train(tiny, tmp_path, "MODEL.PIXEL_STATS_FILE", stats)
+    assert f"MODEL.PIXEL_STATS_FILE='{stats}' does not exist: computing the DCT statistics" in log
+    assert "DCT stats freqdet_demo_train: 100%" in log  # tqdm
+    with open(stats) as f, open(tiny["stats"]) as g:
+        auto, tool = json.load(f), json.load(g)
+    assert auto["upsample"] == tool["upsample"] == 1 and auto["num_images"] == 4
+    assert auto["mean"] == tool["mean"] and auto["std"] == tool["std"]
+    assert iterations(tmp_path)[-1]["iteration"] == 1
+    log = train(tiny, tmp_path / "again", "MODEL.PIXEL_STATS_FILE", stats, "SOLVER.MAX_ITER", "1")
+    assert "computing the DCT statistics" not in log  # cached
 
 
 def test_two_cpu_processes_train_and_checkpoint(tiny, tmp_path):

@@ -6,7 +6,8 @@
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
 
 Only what differs from Detectron2's DefaultTrainer is overridden: the DCT mapper in the
-loaders, the COCO evaluator, and DistributedDataParallel without device ids on CPU.
+loaders, the COCO evaluator, and DistributedDataParallel without device ids on CPU. A missing
+MODEL.PIXEL_STATS_FILE is computed first (main process, progress bar) and cached.
 """
 import os
 import weakref
@@ -24,7 +25,7 @@ from detectron2.utils import comm
 
 import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
-from freqdet.data import DCTDatasetMapper
+from freqdet.data import DCTDatasetMapper, ensure_dct_stats
 from freqdet.engine import add_gate_hook, write_gate_outputs_for_cfg
 
 
@@ -78,6 +79,7 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
+    ensure_dct_stats(cfg)  # MODEL.PIXEL_STATS_FILE missing: computed on the main process, cached
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)

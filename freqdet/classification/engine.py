@@ -201,7 +201,10 @@ class ClassificationTrainer(TrainerBase):
         self.size = args.input_size or (DCT_SIZE if self.domain == "dct" else RGB_SIZE)
         self.resize = args.resize or default_resize(self.size)
         # The gate sees all 192 channels; a static subset feeds the network directly.
-        self.channels = parse_channels("192" if args.gate else args.channels)
+        try:
+            self.channels = parse_channels("192" if args.gate else args.channels)
+        except ValueError as e:
+            raise ValueError(f"--channels {args.channels!r}: {e}") from None
         self.on_device = bool(args.dct_on_device) and self.domain == "dct"  # the model computes the DCT
 
         train_root = os.path.join(args.data, args.train_dir)

@@ -65,16 +65,19 @@ def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DC
             with open(path, encoding="utf-8") as f:
                 cached = json.load(f)
         except ValueError as e:
-            raise ValueError(f"DCT statistics file {path} is not valid JSON: {e}") from None
+            raise ValueError(f"--dct-stats {path!r}: the DCT statistics file is not valid JSON ({e}); "
+                             "delete it to recompute") from None
+        if not isinstance(cached, dict):
+            raise ValueError(f"--dct-stats {path!r}: expected a JSON object, got {type(cached).__name__}")
         if (cached.get("size"), cached.get("resize")) == (size, resize):
-            return _floored(load_dct_stats(path, channels))
+            return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
         logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
                        path, cached.get("size"), cached.get("resize"), size, resize)
     mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress)
     save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
                    size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)
     logger.info("wrote DCT statistics of %d images to %s", n, path)
-    return _floored(load_dct_stats(path, channels))
+    return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
 
 
 def _floored(stats):

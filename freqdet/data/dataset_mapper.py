@@ -10,7 +10,7 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
-from freqdet.config import dct_channels
+from freqdet.config import dct_channels, dct_upsample
 from freqdet.dct import image_to_dct, parse_channels
 
 __all__ = ["DCTDatasetMapper", "dct_dtype"]
@@ -56,7 +56,7 @@ class DCTDatasetMapper(DatasetMapper):
         ret = super().from_config(cfg, is_train)
         ret.update(
             dct_channels=dct_channels(cfg),
-            dct_upsample=cfg.INPUT.DCT.UPSAMPLE,
+            dct_upsample=dct_upsample(cfg),
             dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
             dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
         )
