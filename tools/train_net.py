@@ -13,7 +13,6 @@ import os
 import weakref
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import (
@@ -27,6 +26,7 @@ import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.data import DCTDatasetMapper, ensure_dct_stats
 from freqdet.engine import add_gate_hook, write_gate_outputs_for_cfg
+from freqdet.safe_load import SafeCheckpointer
 
 
 class Trainer(DefaultTrainer):
@@ -43,7 +43,7 @@ class Trainer(DefaultTrainer):
         model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = SafeCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -82,7 +82,7 @@ def main(args):
     ensure_dct_stats(cfg)  # MODEL.PIXEL_STATS_FILE missing: computed on the main process, cached
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = Trainer.test(cfg, model)
         write_gate_outputs_for_cfg(cfg, model, Trainer.build_test_loader)  # only with MODEL.FREQ_GATE
         return results

@@ -17,7 +17,6 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data.samplers import InferenceSampler, TrainingSampler
 from detectron2.engine import AMPTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import default_writers
@@ -34,6 +33,7 @@ from tqdm import tqdm
 
 from ..dct import parse_channels
 from ..engine.gate_hook import FrequencyGateHook
+from ..safe_load import SafeCheckpointer
 from .data import image_folder
 from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
@@ -242,7 +242,7 @@ class ClassificationTrainer(TrainerBase):
         self._trainer = trainer_cls(self.ddp_model, self.build_train_loader(), self.optimizer)
         self.scheduler = self.build_lr_scheduler()
         # Saved keys are the network's own (torchvision names), so the detection converter reads them.
-        self.checkpointer = DetectionCheckpointer(
+        self.checkpointer = SafeCheckpointer(
             net, args.output_dir, trainer=weakref.proxy(self),
             meta=_Metadata(arch=args.arch, channels=self.channels if self.domain == "dct" else None,
                            gate=args.gate, input_size=self.size, classes=self.train_set.classes,
