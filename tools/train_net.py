@@ -19,12 +19,12 @@ from detectron2.engine import (
     AMPTrainer, DefaultTrainer, SimpleTrainer, create_ddp_model, default_argument_parser, default_setup,
     launch,
 )
-from detectron2.evaluation import COCOEvaluator
 from detectron2.utils import comm
 
 import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.data import DCTDatasetMapper, ensure_dct_stats
+from freqdet.evaluation import COCOEvaluator  # Detectron2's, for json from any tool
 from freqdet.engine import add_gate_hook, write_gate_outputs_for_cfg
 from freqdet.safe_load import SafeCheckpointer
 

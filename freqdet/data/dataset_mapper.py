@@ -98,3 +98,16 @@ class DCTDatasetMapper(DatasetMapper):
         if "annotations" in dataset_dict:
             self._transform_annotations(dataset_dict, transforms, image_shape)
         return dataset_dict
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        """DatasetMapper's, with Detectron2's bare polygon-format error turned into one naming the
+        file and the key to change (json from other tools often stores masks as RLE)."""
+        try:
+            super()._transform_annotations(dataset_dict, transforms, image_shape)
+        except ValueError as e:
+            if "mask_format=='polygon'" not in str(e):
+                raise
+            raise ValueError(
+                f"{dataset_dict.get('file_name')}: its annotation masks include RLE or bitmaps, which "
+                "INPUT.MASK_FORMAT 'polygon' cannot hold; set INPUT.MASK_FORMAT bitmask"
+            ) from e
