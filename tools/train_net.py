@@ -25,7 +25,7 @@ import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.data import DCTDatasetMapper, ensure_dct_stats
 from freqdet.evaluation import COCOEvaluator  # Detectron2's, for json from any tool
-from freqdet.engine import add_gate_hook, write_gate_outputs_for_cfg
+from freqdet.engine import SkippedImagesHook, add_gate_hook, insert_gate_hook, write_gate_outputs_for_cfg
 from freqdet.safe_load import SafeCheckpointer
 
 
@@ -38,7 +38,8 @@ class Trainer(DefaultTrainer):
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
+        self.train_mapper = DCTDatasetMapper(cfg, is_train=True)
+        data_loader = self.build_train_loader(cfg, self.train_mapper)
         ddp_kwargs = {} if torch.device(cfg.MODEL.DEVICE).type == "cuda" else {"device_ids": None}
         model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
@@ -51,11 +52,14 @@ class Trainer(DefaultTrainer):
 
     def build_hooks(self):
         # MODEL.FREQ_GATE: temperature / lambda schedule, gate logging, final selection rates.
-        return add_gate_hook(super().build_hooks(), self.cfg, self.build_test_loader)
+        ret = add_gate_hook(super().build_hooks(), self.cfg, self.build_test_loader)
+        if self.train_mapper.skipped is not None:  # DATALOADER.SKIP_UNREADABLE_IMAGES: data/skipped_images
+            ret = insert_gate_hook(ret, SkippedImagesHook(lambda: self.train_mapper.num_skipped))
+        return ret
 
     @classmethod
-    def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=DCTDatasetMapper(cfg, is_train=True))
+    def build_train_loader(cls, cfg, mapper=None):
+        return build_detection_train_loader(cfg, mapper=mapper or DCTDatasetMapper(cfg, is_train=True))
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

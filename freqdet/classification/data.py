@@ -6,17 +6,15 @@ import os
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-__all__ = ["image_folder", "read_rgb"]
+from ..data.image_io import UnreadableImageError, open_image
+
+__all__ = ["UnreadableImageError", "image_folder", "read_rgb"]
 
 
 def read_rgb(path: str) -> Image.Image:
-    """Open an image as RGB; a corrupt or truncated file raises an error naming it."""
-    try:
-        with open(path, "rb") as f:
-            img = Image.open(f)
-            return img.convert("RGB")  # forces the full decode while the file is open
-    except Exception as e:  # PIL raises several types; the path is what the user needs
-        raise OSError(f"cannot read image {path}: {e}") from e
+    """The RGB image of ``path`` as Detectron2 reads it (EXIF orientation applied, 16-bit grey scaled
+    to 8 bits, alpha dropped); an undecodable file raises :class:`UnreadableImageError` naming it."""
+    return open_image(path).convert("RGB")
 
 
 def image_folder(root: str, transform=None) -> ImageFolder:
