@@ -1,14 +1,18 @@
 """ImageNet-layout ImageFolder reading with errors that name the folder or file."""
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
 
+from detectron2.data.common import MapDataset
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
 from ..data.image_io import UnreadableImageError, open_image
 
-__all__ = ["UnreadableImageError", "image_folder", "read_rgb"]
+__all__ = ["UnreadableImageError", "drop_none_collate", "image_folder", "read_rgb", "skip_unreadable"]
+logger = logging.getLogger(__name__)
 
 
 def read_rgb(path: str) -> Image.Image:
@@ -26,3 +30,42 @@ def image_folder(root: str, transform=None) -> ImageFolder:
     except FileNotFoundError as e:  # no class folders, or class folders without images
         raise FileNotFoundError(f"image folder {root} is not usable as root/<class>/<image>: {e}") from e
     return dataset
+
+
+class _LoadOrNone:
+    """``dataset[i]``, or None (logged, counted in shared memory) when its image is unreadable."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.skipped = multiprocessing.Value("q", 0)  # inherited by DataLoader workers
+
+    def __call__(self, index: int):
+        try:
+            return self.dataset[index]
+        except UnreadableImageError as e:
+            with self.skipped.get_lock():
+                self.skipped.value += 1
+                n = self.skipped.value
+            logger.warning("skipping unreadable image %s: %s (%d skipped so far; --skip-unreadable)",
+                           e.file_name, e.reason, n)
+            return None
+
+    __getitem__ = __call__
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+def skip_unreadable(dataset):
+    """``(wrapped, skipped)``: ``dataset`` whose unreadable items are replaced by other random items
+    (Detectron2's :class:`MapDataset` does the replacement), and the shared count of skipped images."""
+    load = _LoadOrNone(dataset)
+    return MapDataset(range(len(dataset)), load), load.skipped
+
+
+def drop_none_collate(batch):
+    """default_collate over the items that are not None (unreadable images left out of statistics)."""
+    import torch.utils.data
+
+    batch = [b for b in batch if b is not None]
+    return torch.utils.data.default_collate(batch) if batch else None

@@ -33,8 +33,9 @@ from tqdm import tqdm
 
 from ..dct import parse_channels
 from ..engine.gate_hook import FrequencyGateHook
+from ..engine.skipped_images import SkippedImagesHook
 from ..safe_load import SafeCheckpointer
-from .data import image_folder
+from .data import image_folder, skip_unreadable
 from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
@@ -95,6 +96,9 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last_checkpoint")
     p.add_argument("--eval-only", action="store_true", help="report top-1/top-5 of --weights (or the last checkpoint)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="training images that cannot be decoded are logged, replaced by other images and counted "
+                        "(data/skipped_images); default: stop with an error naming the file")
     # Detectron2's launch flags (detectron2.engine.default_argument_parser).
     p.add_argument("--num-gpus", type=int, default=1, help="processes per machine (GPUs, or CPU workers with gloo)")
     p.add_argument("--num-machines", type=int, default=1)
@@ -257,7 +261,8 @@ class ClassificationTrainer(TrainerBase):
         path = self.args.dct_stats or os.path.join(self.args.output_dir, "dct_stats.json")
         if comm.is_main_process():  # one process measures; the others read its file
             dct_stats(path, train_root, "192", self.size, self.resize, self.args.stats_images,
-                      self.args.num_workers, progress=not self.args.no_progress)
+                      self.args.num_workers, progress=not self.args.no_progress,
+                      skip_unreadable=self.args.skip_unreadable)
         comm.synchronize()
         return dct_stats(path, train_root, self.channels, self.size, self.resize)
 
@@ -282,7 +287,10 @@ class ClassificationTrainer(TrainerBase):
             raise ValueError(f"{self.train_set.root} has {len(self.train_set)} images, fewer than "
                              f"--batch-size {self.args.batch_size}")
         sampler = TrainingSampler(len(self.train_set), shuffle=True, seed=self.args.seed)
-        return self._loader(self.train_set, sampler, self.batch_per_process, drop_last=True)
+        dataset = self.train_set
+        if self.args.skip_unreadable:  # unreadable images replaced by others, counted for the metrics
+            dataset, self.skipped = skip_unreadable(self.train_set)
+        return self._loader(dataset, sampler, self.batch_per_process, drop_last=True)
 
     def build_test_loader(self):
         return self._loader(self.val_set, InferenceSampler(len(self.val_set)), self.batch_per_process, False)
@@ -339,6 +347,8 @@ class ClassificationTrainer(TrainerBase):
                 lambda_warmup_iters=a.gate_lambda_warmup_iters, log_period=a.log_period,
                 rates_loader=self.build_test_loader, output_dir=a.output_dir, run=_run_batch,
                 dataset_name=self.val_set.root))
+        if a.skip_unreadable:
+            ret.append(SkippedImagesHook(lambda: int(self.skipped.value)))
         if comm.is_main_process():
             ret.append(hooks.PeriodicWriter(default_writers(a.output_dir, self.max_iter), period=a.log_period))
         return ret

@@ -139,11 +139,16 @@ def compute_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
     mapper = DCTDatasetMapper(**{**DCTDatasetMapper.from_config(cfg, is_train=True),
                                  "dct_on_device": False, "dct_dtype": np.float32})
     moments = RunningMoments(len(mapper.dct_channels))
+    used = 0
     for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
         d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here
-        moments.update(mapper(d)["image"].numpy())
+        out = mapper(d)
+        if out is None:  # unreadable, DATALOADER.SKIP_UNREADABLE_IMAGES: the mapper logged it
+            continue
+        moments.update(out["image"].numpy())
+        used += 1
     mean, std = moments.mean_std()
-    return mapper.dct_channels, mean, std, len(dicts)
+    return mapper.dct_channels, mean, std, used
 
 
 logger = logging.getLogger(__name__)
