@@ -111,6 +111,58 @@ def test_missing_stats_file_is_computed_and_cached(tiny, tmp_path):
     assert "computing the DCT statistics" not in log  # cached
 
 
+GATE_CONFIG = "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
+RESUME = ["SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2", "SEED", "7", "DATALOADER.NUM_WORKERS", "1",
+          "MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS", "2", "MODEL.FREQ_GATE.LOG_PERIOD", "1", "MODEL.FREQ_GATE.HEATMAP", "False"]
+
+
+def test_resume_after_kill_ends_with_the_uninterrupted_weights(tiny, tmp_path):
+    """The gate model (Gumbel noise, tau/lambda schedules), killed right after its iteration-1 checkpoint
+    and restarted with --resume, ends with the weights of the run that was never interrupted."""
+    import signal
+    import time
+
+    def cmd(out, *extra):
+        return [sys.executable, "tools/train_net.py", "--config-file", GATE_CONFIG, *extra, *TINY, *RESUME,
+                "MODEL.PIXEL_STATS_FILE", str(tiny["stats"]), "OUTPUT_DIR", str(out)]
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    uninterrupted = subprocess.Popen(cmd(full), env=tiny["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)  # alongside the run to be killed
+    proc = subprocess.Popen(cmd(cut), env=tiny["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = cut / "model_0000001.pth"
+    def saved():  # Detectron2 writes the .pth, then last_checkpoint naming it
+        last = cut / "last_checkpoint"
+        return last.exists() and last.read_text() in (ckpt.name, "model_0000003.pth", "model_final.pth")
+
+    while proc.poll() is None and not saved():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for f in cut.glob("model_*.pth"):  # if it got further before the kill, forget that: resume from iteration 1
+        if f != ckpt:
+            f.unlink()
+    (cut / "last_checkpoint").write_text(ckpt.name)
+    log = run(cmd(cut, "--resume")[1:], tiny["env"])
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()[-3000:]
+    assert "Starting training from iteration 2" in log
+    a = torch.load(full / "model_final.pth", weights_only=True)
+    b = torch.load(cut / "model_final.pth", weights_only=True)
+    assert a["iteration"] == b["iteration"] == 3 and set(a["model"]) == set(b["model"])
+    for k in a["model"]:
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-5, atol=1e-6, msg=k)
+    opt_a, opt_b = a["trainer"]["_trainer"]["optimizer"], b["trainer"]["_trainer"]["optimizer"]
+    assert len(opt_a["state"]) == len(opt_b["state"]) > 0
+    for group_a, group_b in zip(opt_a["state"].values(), opt_b["state"].values()):
+        torch.testing.assert_close(group_b["momentum_buffer"], group_a["momentum_buffer"], rtol=1e-5, atol=1e-6)
+    rows = {r["iteration"]: r for r in iterations(full)}
+    resumed = {r["iteration"]: r for r in iterations(cut) if r["iteration"] >= 2}
+    # Detectron2's writers log the last iteration (period 20); losses there are medians over the
+    # run's window, so compare the unsmoothed gate values: schedules, and the sampled (Gumbel) masks.
+    keys = ["gate/tau", "gate/lambda", "gate/channels_on", *(f"gate/rate/{i:03d}" for i in range(192))]
+    assert {k: resumed[3][k] for k in keys} == pytest.approx({k: rows[3][k] for k in keys}, rel=1e-6)
+
+
 def test_two_cpu_processes_train_and_checkpoint(tiny, tmp_path):
     log = train(tiny, tmp_path, gpus=2)
     assert "World size: 2" in log

@@ -24,12 +24,14 @@ from detectron2.utils import comm
 import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
 from freqdet import add_freqdet_config
 from freqdet.data import DCTDatasetMapper, ensure_dct_stats
+from freqdet.data.resumable import build_resumable_detection_train_loader
 from freqdet.evaluation import COCOEvaluator  # Detectron2's, for json from any tool
+from freqdet.engine.resume import ResumableTrainerMixin
 from freqdet.engine import SkippedImagesHook, add_gate_hook, insert_gate_hook, write_gate_outputs_for_cfg
 from freqdet.safe_load import SafeCheckpointer
 
 
-class Trainer(DefaultTrainer):
+class Trainer(ResumableTrainerMixin, DefaultTrainer):
     def __init__(self, cfg):
         # DefaultTrainer.__init__ wraps the model with DDP(device_ids=[local_rank]), which
         # DDP rejects for CPU modules; this is the same construction with device_ids=None
@@ -39,7 +41,15 @@ class Trainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         self.train_mapper = DCTDatasetMapper(cfg, is_train=True)
-        data_loader = self.build_train_loader(cfg, self.train_mapper)
+        # Data as a function of (seed, iteration), so --resume continues the same stream (ResumableTrainerMixin).
+        self.train_data = self.train_sampler = None
+        self.total_batch = cfg.SOLVER.IMS_PER_BATCH
+        if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
+            seed = cfg.SEED if cfg.SEED >= 0 else comm.shared_random_seed()
+            data_loader, self.train_data, self.train_sampler = build_resumable_detection_train_loader(
+                cfg, self.train_mapper, seed)
+        else:  # e.g. RepeatFactorTrainingSampler: Detectron2's loader, whose stream restarts on --resume
+            data_loader = self.build_train_loader(cfg, self.train_mapper)
         ddp_kwargs = {} if torch.device(cfg.MODEL.DEVICE).type == "cuda" else {"device_ids": None}
         model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
