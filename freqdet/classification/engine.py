@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from detectron2.data.samplers import InferenceSampler, TrainingSampler
+from detectron2.data.samplers import InferenceSampler
 from detectron2.engine import AMPTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import default_writers
 from detectron2.solver import LRMultiplier, WarmupParamScheduler
@@ -35,7 +35,9 @@ from ..dct import parse_channels
 from ..engine.gate_hook import FrequencyGateHook
 from ..engine.skipped_images import SkippedImagesHook
 from ..safe_load import SafeCheckpointer
-from .data import image_folder, skip_unreadable
+from ..data.resumable import PositionDataset, PositionSampler
+from ..engine.resume import ResumableTrainerMixin
+from .data import _LoadOrNone, image_folder
 from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
@@ -194,7 +196,7 @@ def evaluate(model: nn.Module, loader, progress: bool = True) -> dict:
             "num_images": count}
 
 
-class ClassificationTrainer(TrainerBase):
+class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
     """Detectron2-style trainer (like ``DefaultTrainer``) for ImageFolder classification."""
 
     def __init__(self, args):
@@ -274,23 +276,28 @@ class ClassificationTrainer(TrainerBase):
         """The on-device DCT + normalisation (``--dct-on-device``), else None."""
         return DCTInput(self.channels, self.mean, self.std).to(self.device) if self.on_device else None
 
-    def _loader(self, dataset, sampler, batch_size, drop_last):
+    def _loader(self, dataset, sampler, batch_size, drop_last, generator=None):
         workers = self.args.num_workers
         return torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-            worker_init_fn=_worker_init_reset_seed,
+            worker_init_fn=_worker_init_reset_seed, generator=generator,
         )
 
     def build_train_loader(self):
         if len(self.train_set) < self.args.batch_size:
             raise ValueError(f"{self.train_set.root} has {len(self.train_set)} images, fewer than "
                              f"--batch-size {self.args.batch_size}")
-        sampler = TrainingSampler(len(self.train_set), shuffle=True, seed=self.args.seed)
         dataset = self.train_set
         if self.args.skip_unreadable:  # unreadable images replaced by others, counted for the metrics
-            dataset, self.skipped = skip_unreadable(self.train_set)
-        return self._loader(dataset, sampler, self.batch_per_process, drop_last=True)
+            dataset = _LoadOrNone(self.train_set)
+            self.skipped = dataset.skipped
+        # Image order and augmentation are functions of (seed, position), so --resume continues them.
+        self.train_data = PositionDataset(dataset, seed=self.args.seed)
+        self.train_sampler = PositionSampler()
+        generator = torch.Generator().manual_seed(self.args.seed)  # iterator creation draws no global RNG
+        return self._loader(self.train_data, self.train_sampler, self.batch_per_process, drop_last=True,
+                            generator=generator)
 
     def build_test_loader(self):
         return self._loader(self.val_set, InferenceSampler(len(self.val_set)), self.batch_per_process, False)
@@ -362,6 +369,7 @@ class ClassificationTrainer(TrainerBase):
         self.checkpointer.resume_or_load(self.args.weights, resume=resume)
         if resume and self.checkpointer.has_checkpoint():
             self.start_iter = self.iter + 1
+            self.train_sampler.start = self.start_iter * self.args.batch_size  # where the data stream was
 
     def load_for_eval(self, weights: str, resume: bool = False):
         """Load weights for evaluation; DCT statistics saved in the checkpoint take precedence."""
