@@ -8,7 +8,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= output/demo
 DEMO_CONFIG ?= configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml
 
-.PHONY: install test demo demo-cls benchmark clean
+.PHONY: install test demo demo-cls bench-deps benchmark clean
 
 install: $(STAMP)
 
@@ -52,7 +52,18 @@ $(FASHION_MNIST):
 demo-cls: install $(FASHION_MNIST)
 	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_128 --output $(DEMO_DIR)/classification
 
-benchmark: install
+# Real photos (Debian's mate-backgrounds, 1.3-4.9 MPix) and libturbojpeg for the paper's pipeline in
+# bench_mapper.py; apt-get runs only when they are missing (as root, as in CI).
+BENCH_DEBS := mate-backgrounds libturbojpeg0
+bench-deps: install
+	dpkg -s $(BENCH_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEBS) || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEBS))
+	$(PY) -c "import turbojpeg, jpeg2dct" 2>/dev/null || $(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) datasets/prepare_demo.py
+
+# Tables on stdout; JSON beside them in output/benchmarks/ (README, "Performance").
+benchmark: bench-deps
+	$(PY) benchmarks/bench_mapper.py --repeat 5 --output output/benchmarks/mapper.json
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_detection.py
 	$(PY) benchmarks/flops_classification.py

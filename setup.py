@@ -16,6 +16,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(exclude=("tests", "tests.*", "benchmarks", "tools", "configs", "datasets")),
+    # The model zoo: configs/ in a checkout is a symlink to these files (freqdet.model_zoo).
+    package_data={"freqdet.model_zoo": ["configs/*.yaml", "configs/**/*.yaml", "configs/**/*.py"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -41,6 +43,9 @@ setup(
     extras_require={
         # Sample photos for the demo data sets and the tests (shipped inside these packages).
         "demo": ["scikit-image", "scikit-learn"],
-        "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn"],
+        # onnx + onnxruntime: tests/test_export.py runs the exported ONNX graph.
+        "test": ["pytest", "scipy", "jpeglib", "scikit-image", "scikit-learn", "onnx", "onnxruntime"],
+        # benchmarks/bench_mapper.py: the paper's JPEG-coefficient pipeline (Debian's libturbojpeg0).
+        "bench": ["PyTurboJPEG<2", "jpeg2dct-numpy"],
     },
 )

@@ -2,8 +2,10 @@
 """Does float16 transport change AP? The demo trained with INPUT.DCT.DTYPE float32 and float16, same seeds.
 
 Each (dtype, seed) is one `tools/train_net.py` run of the demo config with SEED set; the final
-COCO bbox/segm AP is read from its metrics.json. Prints per-seed AP, mean and std per dtype, and
-writes them as JSON. Expects the demo set and its statistics (`make demo` makes both).
+COCO bbox/segm AP is read from its metrics.json. Each trained model is then also evaluated with
+the other dtype's input ("paired": the same weights, so the difference is float16 rounding alone,
+free of seed noise). Prints per-seed AP, mean and std per dtype, and writes them as JSON. Expects
+the demo set and its statistics (`make demo` makes both).
 
     python benchmarks/demo_dtype_ap.py --seeds 1 2 3 --output output/benchmarks/demo_dtype_ap.json [MODEL.DEVICE cuda]
 """
@@ -24,7 +26,30 @@ def final_ap(metrics_file):
         rows = [json.loads(line) for line in f if "bbox/AP" in line]
     if not rows:
         raise RuntimeError(f"{metrics_file} holds no evaluation")
-    return rows[-1]["bbox/AP"], rows[-1]["segm/AP"]
+    return rows[-1]["bbox/AP"], rows[-1].get("segm/AP", float("nan"))  # no segm key without detections
+
+
+def evaluate(train_dir, dtype, stats, opts):
+    """COCO bbox/segm AP of ``train_dir``'s final model with DCT inputs handed as ``dtype``."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import get_cfg
+    from detectron2.data import build_detection_test_loader
+    from detectron2.evaluation import COCOEvaluator, inference_on_dataset
+    from detectron2.modeling import build_model
+
+    import freqdet
+    from freqdet.data import DCTDatasetMapper
+
+    cfg = get_cfg()
+    freqdet.add_freqdet_config(cfg)
+    cfg.merge_from_file(os.path.join(REPO, CONFIG))
+    cfg.merge_from_list(["INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", stats, *opts])
+    model = build_model(cfg).eval()
+    DetectionCheckpointer(model).load(os.path.join(train_dir, "model_final.pth"))
+    name = cfg.DATASETS.TEST[0]
+    loader = build_detection_test_loader(cfg, name, mapper=DCTDatasetMapper(cfg, is_train=False))
+    res = inference_on_dataset(model, loader, COCOEvaluator(name, output_dir=os.path.join(train_dir, f"eval_{dtype}")))
+    return res["bbox"]["AP"], res.get("segm", {}).get("AP", float("nan"))
 
 
 def main():
@@ -37,17 +62,21 @@ def main():
     p.add_argument("opts", nargs=argparse.REMAINDER, help="extra config overrides for every run")
     args = p.parse_args()
     results = {dtype: {} for dtype in args.dtypes}
+    paired = {f"{d} weights, {o} input": {} for d in args.dtypes for o in args.dtypes if o != d}
     for seed in args.seeds:  # dtypes alternate within a seed, so load drifts hit both
         for dtype in args.dtypes:
             out = os.path.join(args.work_dir, f"{dtype}_seed{seed}")
-            subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", CONFIG,
-                            "SEED", str(seed), "INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", args.stats,
-                            "OUTPUT_DIR", out, *args.opts], check=True, cwd=REPO)
+            if not os.path.isfile(os.path.join(out, "model_final.pth")):  # finished runs are reused
+                subprocess.run([sys.executable, os.path.join(REPO, "tools", "train_net.py"), "--config-file", CONFIG,
+                                "SEED", str(seed), "INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", args.stats,
+                                "OUTPUT_DIR", out, *args.opts], check=True, cwd=REPO)
             results[dtype][seed] = final_ap(os.path.join(out, "metrics.json"))
+            other = next(d for d in args.dtypes if d != dtype)
+            paired[f"{dtype} weights, {other} input"][seed] = evaluate(out, other, os.path.join(REPO, args.stats), args.opts)
     print("| dtype | " + " | ".join(f"seed {s} bbox / segm" for s in args.seeds) + " | mean ± std bbox | mean ± std segm |")
     print("|---|" + "---|" * (len(args.seeds) + 2))
     summary = {}
-    for dtype, per_seed in results.items():
+    for dtype, per_seed in {**results, **paired}.items():
         bbox, segm = [per_seed[s][0] for s in args.seeds], [per_seed[s][1] for s in args.seeds]
         sd = (lambda x: statistics.stdev(x) if len(x) > 1 else 0.0)
         summary[dtype] = {"bbox": [statistics.mean(bbox), sd(bbox)], "segm": [statistics.mean(segm), sd(segm)]}
@@ -56,7 +85,8 @@ def main():
               f"{summary[dtype]['segm'][0]:.1f} ± {summary[dtype]['segm'][1]:.1f} |")
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w") as f:
-        json.dump({"config": CONFIG, "opts": args.opts, "per_seed": results, "summary": summary}, f, indent=1)
+        json.dump({"config": CONFIG, "opts": args.opts, "per_seed": results, "paired": paired, "summary": summary},
+                  f, indent=1)
 
 
 if __name__ == "__main__":

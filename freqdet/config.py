@@ -1,5 +1,4 @@
 """Every config key freqdet adds to Detectron2, each with the reason it exists."""
-from detectron2.config import CfgNode as CN
 
 
 def add_freqdet_config(cfg):
@@ -7,6 +6,10 @@ def add_freqdet_config(cfg):
 
     Only new keys are added; Detectron2's global defaults are never modified.
     """
+    # Imported here, not at the top: Detectron2's import registers freqdet (freqdet/_registration.py),
+    # which imports modules that need this one fully initialised.
+    from detectron2.config import CfgNode as CN
+
     _C = cfg
 
     # ---- DCT input (read by freqdet.data.DCTDatasetMapper) -------------------------------

@@ -64,7 +64,7 @@ def test_stats_tool_matches_numpy(tiny):
     assert data["channels"] == list(range(192)) and data["num_images"] == 4
     cfg = make_cfg("192", 1)
     cfg.merge_from_file(DEMO_CONFIG)
-    cfg.merge_from_list(TINY + ["INPUT.DCT.CHANNELS", ["192"], "INPUT.DCT.DTYPE", "float32"])  # as the tool measures
+    cfg.merge_from_list(TINY + ["INPUT.DCT.CHANNELS", ["192"], "INPUT.DCT.DTYPE", "float32"])  # the tool measures float32
     np.random.seed(0)  # the tool's default --seed: same augmentation draws
     mapper = DCTDatasetMapper(cfg, is_train=True)
     tensors = [mapper(d)["image"].numpy().reshape(192, -1) for d in DatasetCatalog.get("tiny_train")]

@@ -2,16 +2,15 @@
 
 Plain classes (no lambdas), so ``DataLoader`` workers can pickle them. The DCT is
 :func:`freqdet.dct.image_to_dct` (JPEG's YCbCr, orthonormal 8x8 DCT-II, natural channel
-order), so ImageNet training and detection see the same coefficients.
+order), so ImageNet training and detection see the same coefficients. torch and torchvision
+are imported where they are used, so importing this module needs only NumPy and Pillow.
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision import transforms as T
 
 from ..dct import image_to_dct, parse_channels
 from ..dct.channels import ChannelSpec
@@ -40,7 +39,9 @@ class ToDCT:
         self.channels = parse_channels(channels)
         self.upsample = upsample
 
-    def __call__(self, image) -> torch.Tensor:
+    def __call__(self, image) -> "torch.Tensor":  # noqa: F821
+        import torch
+
         if isinstance(image, Image.Image):
             image = np.asarray(image.convert("RGB"))
         coeffs = image_to_dct(image, self.channels, upsample=self.upsample, input_format="RGB")
@@ -60,7 +61,7 @@ def build_transform(
     std: Optional[Sequence[float]] = None,
     crop_scale: tuple[float, float] = (0.08, 1.0),
     on_device: bool = False,
-) -> T.Compose:
+) -> "T.Compose":  # noqa: F821
     """The paper's recipe for ``domain`` ``"dct"`` or ``"rgb"``.
 
     train: RandomResizedCrop(size, crop_scale) + horizontal flip; val: Resize(resize) + CenterCrop(size).
@@ -70,6 +71,8 @@ def build_transform(
     ``on_device`` (DCT only): stop at the uint8 ``(3, size, size)`` crop, RGB's bytes; the model's
     :class:`freqdet.classification.models.DCTInput` does the DCT and normalisation.
     """
+    from torchvision import transforms as T
+
     if domain not in ("dct", "rgb"):
         raise ValueError(f"domain must be 'dct' or 'rgb', got {domain!r}")
     size = size or (DCT_SIZE if domain == "dct" else RGB_SIZE)

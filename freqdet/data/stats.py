@@ -186,3 +186,11 @@ def ensure_dct_stats(cfg) -> Optional[str]:
         logger.info("wrote DCT statistics of %d images of %s to %s", n, dataset, path)
     comm.synchronize()
     return path
+
+
+def load_dct_stat(path: str, channels, key: str, upsample: Optional[int] = None) -> list[float]:
+    """``"mean"`` or ``"std"`` of :func:`load_dct_stats` alone: LazyConfigs set FreqRCNN's
+    ``pixel_mean`` and ``pixel_std`` with one call each (``upsample``: checked against the file)."""
+    if key not in ("mean", "std"):
+        raise ValueError(f"key must be 'mean' or 'std', got {key!r}")
+    return load_dct_stats(path, channels, upsample=upsample)[0 if key == "mean" else 1]

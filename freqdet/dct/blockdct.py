@@ -67,12 +67,18 @@ def dct_to_image(
     coeffs: np.ndarray,
     channels: ChannelSpec = "192",
     output_format: str = "RGB",
+    upsample: int = 1,
+    size: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Inverse of :func:`image_to_dct` on the DCT grid: uint8 ``(8*h, 8*w, 3)`` image.
+    """Inverse of :func:`image_to_dct`: uint8 ``(H, W, 3)`` image in ``output_format``.
 
-    Channels missing from ``channels`` are taken as zero, so a subset gives its
-    low-pass reconstruction. Crop to the original size (and downsample by ``s``) as needed.
+    Channels missing from ``channels`` are taken as zero, so a subset gives its low-pass
+    reconstruction: what a network fed with that subset sees. Without ``size`` and with
+    ``upsample=1`` the result covers the whole DCT grid, ``(8*h, 8*w)``. With ``size=(H, W)``
+    (the image's pixel size) the grid padding is cropped off, and ``upsample=2`` halves the
+    reconstruction back to pixel resolution (area average), so boxes in pixels line up with it.
     """
+    _check_upsample(upsample)
     chans = parse_channels(channels)
     if coeffs.ndim != 3 or coeffs.shape[0] != len(chans):
         raise ValueError(f"expected coefficients of shape ({len(chans)}, h, w), got {coeffs.shape}")
@@ -83,4 +89,15 @@ def dct_to_image(
     planes = blocks.reshape(3, BLOCK, BLOCK, hb, wb).transpose(3, 1, 4, 2, 0).reshape(hb * BLOCK, wb * BLOCK, 3)
     ycbcr = planes + LEVEL_SHIFT
     rgb = ycbcr_to_rgb(ycbcr, output_format)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    image = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    if size is None and upsample == 1:
+        return image
+    h, w = size if size is not None else (image.shape[0] // upsample, image.shape[1] // upsample)
+    if h * upsample > image.shape[0] or w * upsample > image.shape[1]:
+        raise ValueError(f"size {(h, w)} at upsample {upsample} exceeds the DCT grid's {image.shape[:2]} pixels")
+    image = np.ascontiguousarray(image[: h * upsample, : w * upsample])
+    if upsample == 1:
+        return image
+    import cv2
+
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)

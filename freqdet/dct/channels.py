@@ -87,7 +87,7 @@ def parse_channels(spec: ChannelSpec) -> list[int]:
     indices (``"0,1,64"``) or a sequence of indices. Raises ``ValueError`` naming the bad
     entry for unknown names, out-of-range or duplicate indices.
     """
-    if isinstance(spec, (list, tuple)):
+    if isinstance(spec, Sequence) and not isinstance(spec, str):  # also OmegaConf's ListConfig
         return _validate(list(spec), spec)
     if hasattr(spec, "tolist"):  # NumPy / torch arrays
         return _validate([int(i) for i in spec.tolist()], spec)

@@ -56,6 +56,18 @@ def _axis_taps(freqs, upsample: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Group:
+    """The output channels of one colour component: its own vertical and horizontal frequencies,
+    so that no (u, v) outside the subset is computed (square subsets: exactly the subset)."""
+
+    vertical: np.ndarray  # (pairs, window*3): rows u of this component, columns (row offset, colour)
+    horizontal: np.ndarray  # (span*kv, step): rows (chunk j, v), chunk j's share of the horizontal taps
+    pair_index: np.ndarray  # per channel of the group: its u row of `vertical`
+    v_index: np.ndarray  # per channel of the group: its position among the group's horizontal frequencies
+    rows: np.ndarray  # per channel of the group: its row in the output
+
+
+@dataclass(frozen=True)
 class _Plan:
     """Matrices and indices for one (channels, upsample, input_format); built once, cached."""
 
@@ -63,10 +75,15 @@ class _Plan:
     window: int  # source samples one block depends on (8, or 6 at s=2)
     lead: int  # samples replicated before the first one (1 at s=2: sample -1)
     span: int  # column chunks of `step` one window covers
-    vertical: np.ndarray  # (pairs, window*3): rows (component, u), columns (row offset, colour)
-    horizontal: np.ndarray  # (span*kv, step): rows (chunk j, v), chunk j's share of the horizontal taps
-    pair_index: np.ndarray  # per output channel: its (component, u) row of `vertical`
-    v_index: np.ndarray  # per output channel: its position among the horizontal frequencies
+    groups: tuple  # one _Group per colour component present
+    num_channels: int
+
+
+def _horizontal_taps(freqs, upsample: int, span: int, step: int, window: int) -> np.ndarray:
+    """(span*k, step): the horizontal taps of ``freqs`` cut into ``span`` chunks of ``step`` samples."""
+    taps = np.zeros((len(freqs), span * step))
+    taps[:, :window] = _axis_taps(freqs, upsample)
+    return taps.reshape(len(freqs), span, step).transpose(1, 0, 2).reshape(span * len(freqs), step)
 
 
 @lru_cache(maxsize=256)
@@ -76,23 +93,20 @@ def _plan(channels: tuple, upsample: int, input_format: str) -> _Plan:
     affine = forward_matrix(input_format)
     # Inputs are centred at 128 first; for JFIF that leaves no constant term to add to DC.
     assert np.allclose(affine[:, :3].sum(axis=1) * LEVEL_SHIFT + affine[:, 3], 0)
-    pairs = sorted(set(zip(comp.tolist(), u.tolist())))
-    pair_comp, pair_u = (np.array(x) for x in zip(*pairs))
     step, window = BLOCK // upsample, (8 if upsample == 1 else 6)
     span = -(-window // step)
-    vertical = _axis_taps(pair_u, upsample)[:, :, None] * affine[pair_comp, None, :3]
-    freqs_v = np.unique(v)
-    taps_v = np.zeros((len(freqs_v), span * step))
-    taps_v[:, :window] = _axis_taps(freqs_v, upsample)
-    horizontal = taps_v.reshape(len(freqs_v), span, step).transpose(1, 0, 2).reshape(span * len(freqs_v), step)
-    lookup = {p: i for i, p in enumerate(pairs)}
-    return _Plan(
-        step=step, window=window, lead=(window - step) // 2, span=span,
-        vertical=vertical.reshape(len(pairs), window * 3).astype(np.float32),
-        horizontal=horizontal.astype(np.float32),
-        pair_index=np.array([lookup[p] for p in zip(comp.tolist(), u.tolist())]),
-        v_index=np.searchsorted(freqs_v, v),
-    )
+    groups = []
+    for c in np.unique(comp):
+        rows = np.flatnonzero(comp == c)
+        freqs_u, freqs_v = np.unique(u[rows]), np.unique(v[rows])
+        vertical = _axis_taps(freqs_u, upsample)[:, :, None] * affine[c, None, None, :3]
+        groups.append(_Group(
+            vertical=vertical.reshape(len(freqs_u), window * 3).astype(np.float32),
+            horizontal=_horizontal_taps(freqs_v, upsample, span, step, window).astype(np.float32),
+            pair_index=np.searchsorted(freqs_u, u[rows]), v_index=np.searchsorted(freqs_v, v[rows]), rows=rows,
+        ))
+    return _Plan(step=step, window=window, lead=(window - step) // 2, span=span, groups=tuple(groups),
+                 num_channels=len(chans))
 
 
 def _row_windows(x: np.ndarray, count: int, length: int, step: int) -> np.ndarray:
@@ -102,10 +116,14 @@ def _row_windows(x: np.ndarray, count: int, length: int, step: int) -> np.ndarra
 
 
 def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``x`` as ``dtype``; float16 through OpenCV, whose conversion is vectorised (NumPy's is not)."""
-    if dtype == np.float16:
-        return cv2.multiply(x.reshape(-1, x.shape[-1]), 1.0, dtype=cv2.CV_16F).reshape(x.shape)
-    return x
+    """``x`` as ``dtype``; float16 through OpenCV's vectorised conversion (NumPy's is scalar here,
+    ~10x slower; ``cv2.add`` of 0 converts at memory speed, ``cv2.multiply`` takes a slow path)."""
+    if dtype != np.float16:
+        return x
+    x = np.ascontiguousarray(x)
+    half = np.empty(x.shape, np.float16)
+    cv2.add(x.reshape(-1, x.shape[-1]), 0.0, dst=half.reshape(-1, x.shape[-1]), dtype=cv2.CV_16F)
+    return half
 
 
 def image_to_dct(
@@ -133,7 +151,7 @@ def image_to_dct(
         image, plan.lead, height - plan.lead - h, plan.lead, width - plan.lead - w, cv2.BORDER_REPLICATE
     )
     planes = cv2.split(padded)
-    out = np.empty((len(plan.pair_index), nh, nw), dtype=dtype)
+    out = np.empty((plan.num_channels, nh, nw), dtype=dtype)
     with _BLAS.limit(limits=1, user_api="blas"):
         _transform_strips(planes, plan, out)
     return out
@@ -151,11 +169,13 @@ def _transform_strips(planes: list, plan: _Plan, out: np.ndarray) -> None:
         # (rows*3, width): one row per (image row, colour), centred, so the vertical taps mix colours too.
         x = np.stack([p[rows] for p in planes], axis=1, dtype=np.float32).reshape(-1, width)
         x -= LEVEL_SHIFT
-        cols = np.matmul(plan.vertical, _row_windows(x, k, window * 3, step * 3))  # (k, pairs, width)
-        # One product for every chunk of `step` columns and every tap share; the result has
-        # rows (chunk j, v) so that adding the shares and picking channels move whole rows.
-        parts = (plan.horizontal @ cols.reshape(-1, step).T).reshape(span, -1, k, len(plan.vertical), nw + span - 1)
-        coeffs = parts[0, ..., :nw]
-        for j in range(1, span):
-            coeffs = coeffs + parts[j, ..., j:j + nw]
-        out[:, b0:b0 + k] = _cast(coeffs[plan.v_index, :, plan.pair_index], out.dtype)
+        windows = _row_windows(x, k, window * 3, step * 3)
+        for g in plan.groups:
+            cols = np.matmul(g.vertical, windows)  # (k, pairs, width)
+            # One product for every chunk of `step` columns and every tap share; the result has
+            # rows (chunk j, v) so that adding the shares and picking channels move whole rows.
+            parts = (g.horizontal @ cols.reshape(-1, step).T).reshape(span, -1, k, len(g.vertical), nw + span - 1)
+            coeffs = parts[0, ..., :nw]
+            for j in range(1, span):
+                coeffs = coeffs + parts[j, ..., j:j + nw]
+            out[g.rows, b0:b0 + k] = _cast(coeffs[g.v_index, :, g.pair_index], out.dtype)

@@ -39,6 +39,7 @@ class BlockDCT(nn.Module):
         weight = np.einsum("ci,cy,cx->ciyx", colour, taps_u, taps_v)
         self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float32), persistent=False)
         self.upsample = upsample
+        self.level_shift = float(LEVEL_SHIFT)  # an attribute: TorchScript cannot close over globals
         self.stride = 8 // upsample
         self.window = weight.shape[-1]
         self.lead = (self.window - self.stride) // 2  # 1 at s=2: source sample -1 of the first block
@@ -49,13 +50,22 @@ class BlockDCT(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) images, got {tuple(images.shape)}")
-        h, w = images.shape[-2:]
-        nh, nw = -(-h * self.upsample // 8), -(-w * self.upsample // 8)
+            raise ValueError(f"expected (N, 3, H, W) images, got {list(images.shape)}")
+        h, w = images.shape[-2], images.shape[-1]
+        # ceil with non-negative operands: ONNX integer division truncates, floor_divide of
+        # a negative number would export wrongly
+        nh, nw = (h * self.upsample + 7) // 8, (w * self.upsample + 7) // 8
         extra = self.window - self.stride - self.lead
-        x = images.float() - LEVEL_SHIFT
-        pad = (self.lead, self.stride * nw + extra - w, self.lead, self.stride * nh + extra - h)
+        x = images.float() - self.level_shift
+        pad = [self.lead, self.stride * nw + extra - w, self.lead, self.stride * nh + extra - h]
         x = F.pad(x, pad, mode="replicate")  # edge replication, as JPEG (and the NumPy path)
+        if torch.jit.is_scripting():  # TorchScript has no autocast/cudnn.flags context managers
+            return F.conv2d(x, self.weight, stride=self.stride)
+        return self._exact_conv(x)
+
+    @torch.jit.unused
+    def _exact_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The filter bank in float32 even under autocast, without TF32 (cuDNN)."""
         with torch.autocast(x.device.type, enabled=False), torch.backends.cudnn.flags(
             enabled=torch.backends.cudnn.enabled, benchmark=torch.backends.cudnn.benchmark,
             deterministic=torch.backends.cudnn.deterministic, allow_tf32=False,

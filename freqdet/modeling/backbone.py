@@ -15,7 +15,8 @@ from detectron2.modeling.backbone import FPN, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, DeformBottleneckBlock
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
-__all__ = ["DCTStem", "build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone", "dct_input_stride"]
+__all__ = ["DCTStem", "build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone", "dct_input_stride",
+           "last_level_max_pool", "make_dct_stages"]
 
 
 def dct_input_stride(cfg) -> int:
@@ -44,32 +45,53 @@ def dct_resnet_stages(cfg, in_channels: int) -> list:
     ``MODEL.RESNETS`` (depth, norm, groups, stride_in_1x1, res5 dilation, deform), except
     that res2 takes ``in_channels`` (the DCT channels) instead of the stem's output."""
     r = cfg.MODEL.RESNETS
-    depth = r.DEPTH
+    return make_dct_stages(
+        r.DEPTH, in_channels, norm=r.NORM, stride_in_1x1=r.STRIDE_IN_1X1, res2_out_channels=r.RES2_OUT_CHANNELS,
+        num_groups=r.NUM_GROUPS, width_per_group=r.WIDTH_PER_GROUP, res5_dilation=r.RES5_DILATION,
+        deform_on_per_stage=r.DEFORM_ON_PER_STAGE, deform_modulated=r.DEFORM_MODULATED,
+        deform_num_groups=r.DEFORM_NUM_GROUPS,
+    )
+
+
+def make_dct_stages(depth: int = 50, in_channels: int = 24, *, norm="FrozenBN", stride_in_1x1: bool = True,
+                    res2_out_channels: int = 256, num_groups: int = 1, width_per_group: int = 64,
+                    res5_dilation: int = 1, deform_on_per_stage=(False, False, False, False),
+                    deform_modulated: bool = False, deform_num_groups: int = 1) -> list:
+    """``ResNet.make_default_stages`` with res2 taking ``in_channels`` DCT channels (Detectron2's
+    hard-codes the RGB stem's 64); the keywords are ``MODEL.RESNETS``'s, so LazyConfigs
+    (``L(make_dct_stages)(depth=50, in_channels=24)``) and yacs configs build the same stages."""
     if depth not in _BLOCKS_PER_STAGE:
         raise ValueError(f"MODEL.RESNETS.DEPTH must be one of {sorted(_BLOCKS_PER_STAGE)}, got {depth}")
-    if r.RES5_DILATION not in (1, 2):
-        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
+    if res5_dilation not in (1, 2):
+        raise ValueError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {res5_dilation}")
     basic = depth in (18, 34)
-    if basic and (r.RES2_OUT_CHANNELS != 64 or any(r.DEFORM_ON_PER_STAGE) or r.RES5_DILATION != 1 or r.NUM_GROUPS != 1):
+    if basic and (res2_out_channels != 64 or any(deform_on_per_stage) or res5_dilation != 1 or num_groups != 1):
         raise ValueError("R18/R34 need RES2_OUT_CHANNELS 64, no deform, RES5_DILATION 1, NUM_GROUPS 1")
-    out_channels, bottleneck = r.RES2_OUT_CHANNELS, r.NUM_GROUPS * r.WIDTH_PER_GROUP
+    out_channels, bottleneck = res2_out_channels, num_groups * width_per_group
     stages = []
     for idx, n in enumerate(_BLOCKS_PER_STAGE[depth]):
-        dilation = r.RES5_DILATION if idx == 3 else 1
+        dilation = res5_dilation if idx == 3 else 1
         first_stride = 1 if idx == 0 or (idx == 3 and dilation == 2) else 2
         kw = dict(num_blocks=n, stride_per_block=[first_stride] + [1] * (n - 1),
-                  in_channels=in_channels, out_channels=out_channels, norm=r.NORM)
+                  in_channels=in_channels, out_channels=out_channels, norm=norm)
         if basic:
             kw["block_class"] = BasicBlock
         else:
-            kw.update(bottleneck_channels=bottleneck, stride_in_1x1=r.STRIDE_IN_1X1, dilation=dilation,
-                      num_groups=r.NUM_GROUPS, block_class=BottleneckBlock)
-            if r.DEFORM_ON_PER_STAGE[idx]:
-                kw.update(block_class=DeformBottleneckBlock, deform_modulated=r.DEFORM_MODULATED,
-                          deform_num_groups=r.DEFORM_NUM_GROUPS)
+            kw.update(bottleneck_channels=bottleneck, stride_in_1x1=stride_in_1x1, dilation=dilation,
+                      num_groups=num_groups, block_class=BottleneckBlock)
+            if deform_on_per_stage[idx]:
+                kw.update(block_class=DeformBottleneckBlock, deform_modulated=deform_modulated,
+                          deform_num_groups=deform_num_groups)
         stages.append(ResNet.make_stage(**kw))
         in_channels, out_channels, bottleneck = out_channels, out_channels * 2, bottleneck * 2
     return stages
+
+
+def last_level_max_pool(in_feature: str = "p5") -> LastLevelMaxPool:
+    """FPN's extra max-pooled level reading ``in_feature`` ("p6" when s=1 names the levels p3..p7)."""
+    top_block = LastLevelMaxPool()
+    top_block.in_feature = in_feature
+    return top_block
 
 
 @BACKBONE_REGISTRY.register()
@@ -95,8 +117,7 @@ def build_dct_resnet_fpn_backbone(cfg, input_shape: ShapeSpec):
     """
     bottom_up = build_dct_resnet_backbone(cfg, input_shape)
     in_features = cfg.MODEL.FPN.IN_FEATURES
-    top_block = LastLevelMaxPool()
-    top_block.in_feature = f"p{int(math.log2(bottom_up.output_shape()[in_features[-1]].stride))}"
+    top_block = last_level_max_pool(f"p{int(math.log2(bottom_up.output_shape()[in_features[-1]].stride))}")
     return FPN(
         bottom_up=bottom_up,
         in_features=in_features,

@@ -142,7 +142,7 @@ class FrequencyGate(nn.Module):
         passes the means over each image's own extent, so batch padding does not sway the gate.
         """
         if x.shape[1] != self.channels:
-            raise ValueError(f"gate built for {self.channels} channels got input of shape {tuple(x.shape)}")
+            raise ValueError(f"gate built for {self.channels} channels got input of shape {list(x.shape)}")
         h = F.adaptive_avg_pool2d(x, 1) if pooled is None else pooled.reshape(x.shape[0], self.channels, 1, 1)
         h = F.relu(self.norm(self.squeeze(h)))
         logits = self.logits_conv(h).view(x.shape[0], self.channels, 2)
@@ -161,8 +161,9 @@ class FrequencyGate(nn.Module):
     def forward(self, x: torch.Tensor, pooled: Optional[torch.Tensor] = None) -> torch.Tensor:
         logits = self.logits(x, pooled)
         mask = self.mask_from_logits(logits)
-        self.last_logits = logits
-        self.last_mask = mask
+        if not torch.jit.is_scripting():  # kept for gate_loss / statistics; a scripted model infers only
+            self.last_logits = logits
+            self.last_mask = mask
         return x * mask.to(x.dtype)[:, :, None, None]
 
     def gate_loss(self) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """GeneralizedRCNN on DCT inputs: normalize C channels, pad on the DCT grid, report pixel sizes."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
+from detectron2.layers import ShapeSpec, shapes_to_tensor
 from detectron2.modeling import (
     META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone, build_proposal_generator, build_roi_heads,
 )
@@ -13,7 +13,7 @@ from detectron2.structures import ImageList
 
 from freqdet.data.stats import load_dct_stats
 from freqdet.config import dct_channels, dct_upsample
-from freqdet.dct import NUM_CHANNELS
+from freqdet.dct import NUM_CHANNELS, dct_to_image
 from freqdet.dct.torch_dct import BlockDCT
 from freqdet.modeling.gate import FrequencyGate
 
@@ -77,15 +77,20 @@ class FreqRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, *, gate: Optional[FrequencyGate] = None, input_dct: Optional[BlockDCT] = None, **kwargs):
+    def __init__(self, *, gate: Optional[FrequencyGate] = None, input_dct: Optional[BlockDCT] = None,
+                 dct_channels: Optional[List[int]] = None, dct_upsample: int = 1, **kwargs):
         """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE).
         ``input_dct``: with it, inputs are uint8 ``(3, H, W)`` images whose DCT the model
-        computes on its device (INPUT.DCT.ON_DEVICE); without, inputs are DCT tensors."""
+        computes on its device (INPUT.DCT.ON_DEVICE); without, inputs are DCT tensors.
+        ``dct_channels``/``dct_upsample``: what the DCT input holds (INPUT.DCT.CHANNELS/UPSAMPLE),
+        needed only to draw it back as an image for ``vis_period > 0``."""
         super().__init__(**kwargs)
         self.gate = gate
         self.input_dct = input_dct
-        if self.vis_period > 0:
-            raise ValueError("VIS_PERIOD > 0 is not supported by FreqRCNN (its inputs are not images); set VIS_PERIOD 0")
+        self.dct_channels = list(dct_channels) if dct_channels is not None else None
+        self.dct_upsample = int(dct_upsample)
+        if self.vis_period > 0 and self.dct_channels is None:
+            raise ValueError("VIS_PERIOD > 0 needs dct_channels (INPUT.DCT.CHANNELS) to draw the DCT input")
         bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
         self.input_stride = int(bottom_up.stem.stride)  # pixels per DCT cell
         div = self.backbone.size_divisibility
@@ -113,8 +118,11 @@ class FreqRCNN(GeneralizedRCNN):
             "gate": gate,
             "input_dct": BlockDCT(dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT)
             if cfg.INPUT.DCT.ON_DEVICE else None,
+            "dct_channels": dct_channels(cfg),
+            "dct_upsample": cfg.INPUT.DCT.UPSAMPLE,
         }
 
+    @torch.jit.unused  # scripting exports inference() (Detectron2's ScriptableAdapter), not training
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
         out = super().forward(batched_inputs)
@@ -122,11 +130,35 @@ class FreqRCNN(GeneralizedRCNN):
             out["loss_gate"] = self.gate.gate_loss()
         return out
 
-    def _pixel_size(self, x: Dict) -> tuple[int, int]:
+    def input_as_image(self, x: Dict) -> torch.Tensor:
+        """uint8 ``(3, H, W)`` image (``input_format``) rebuilt from one input's DCT channels,
+        the others zero: the low-pass view the backbone gets, at the pixel size boxes live in."""
+        coeffs = x["image"]
+        if self.input_dct is not None:  # uint8 image in; the model's own DCT of it is what it sees
+            coeffs = self.input_dct(coeffs[None].to(self.input_dct.weight.device))[0]
+        image = dct_to_image(coeffs.detach().float().cpu().numpy(), self.dct_channels, self.input_format,
+                             self.dct_upsample, self._pixel_size(x))
+        return torch.from_numpy(image).permute(2, 0, 1)
+
+    def visualize_training(self, batched_inputs, proposals):
+        """Detectron2's picture (GT boxes | top proposals, EventStorage.put_image every VIS_PERIOD),
+        drawn on :meth:`input_as_image` of the first image instead of on RGB pixels."""
+        first = {**batched_inputs[0], "image": self.input_as_image(batched_inputs[0])}
+        super().visualize_training([first], proposals[:1])
+
+    @torch.jit.unused
+    def _pixel_size(self, x: Dict):
+        """(h, w) in pixels of the augmented image; a tensor while tracing, as in ImageList."""
+        tracing = torch.jit.is_tracing()
         if "image_size" in x:
-            return tuple(int(v) for v in x["image_size"])
+            size = x["image_size"]
+            if tracing and isinstance(size, torch.Tensor):
+                return size  # a graph input of the exported model, not a constant
+            return tuple(int(v) for v in size)
         if "instances" in x:
             return tuple(x["instances"].image_size)
+        if self.input_dct is not None:  # pixels in (on-device DCT): the image is its own size
+            return shapes_to_tensor(x["image"].shape[-2:]) if tracing else tuple(x["image"].shape[-2:])
         raise KeyError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image); use DCTDatasetMapper")
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
@@ -135,7 +167,7 @@ class FreqRCNN(GeneralizedRCNN):
         if self.input_dct is not None:
             if images[0].shape[0] != 3:
                 raise ValueError(
-                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {tuple(images[0].shape)}: "
+                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {list(images[0].shape)}: "
                     "build the mapper from the same config as the model"
                 )
             images = [self.input_dct(x[None])[0] for x in images]
@@ -150,4 +182,16 @@ class FreqRCNN(GeneralizedRCNN):
         if self.gate is not None:
             # Channel means over each image's own extent, not over the batch padding.
             tensor = self.gate(tensor, pooled=torch.stack([x.mean(dim=(1, 2)) for x in images]))
-        return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])
+        if torch.jit.is_scripting():
+            return ImageList(tensor, [self._scripted_pixel_size(x) for x in batched_inputs])
+        else:
+            return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])
+
+    def _scripted_pixel_size(self, x: Dict[str, torch.Tensor]) -> Tuple[int, int]:
+        """:meth:`_pixel_size` for TorchScript, whose inputs are Dict[str, Tensor] (no Instances)."""
+        if "image_size" in x:
+            size = x["image_size"]
+            return int(size[0]), int(size[1])
+        if self.input_dct is None:
+            raise ValueError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image)")
+        return x["image"].shape[-2], x["image"].shape[-1]

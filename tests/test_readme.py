@@ -1,0 +1,55 @@
+"""README, "Using freqdet in your own Detectron2 project": its commands, run as written.
+
+The bash block (``pip install .``) runs in a copy of the checkout; pip's own config file
+(PIP_CONFIG_FILE) only points it at a temporary --target without network or dependencies. The
+Python blocks then run, in order, in one interpreter in an empty directory that sees freqdet only
+through that install."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTION = "## Using freqdet in your own Detectron2 project"
+
+
+def section_blocks():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index(SECTION)
+    end = text.index("\n## ", start + len(SECTION))
+    return re.findall(r"```(bash|python)\n(.*?)```", text[start:end], flags=re.S)
+
+
+def test_readme_section_has_install_and_python():
+    kinds = [k for k, _ in section_blocks()]
+    assert kinds[0] == "bash" and kinds.count("python") >= 3
+
+
+def test_readme_commands_run_from_an_install(tmp_path):
+    src, site, work = tmp_path / "src", tmp_path / "site", tmp_path / "work"
+    shutil.copytree(os.path.join(REPO, "freqdet"), src / "freqdet", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("setup.py", "README.md"):
+        shutil.copy(os.path.join(REPO, f), src / f)
+    conf = tmp_path / "pip.conf"  # no-build-isolation = false means "no isolation" (pip's inverted flag)
+    conf.write_text(f"[install]\ntarget = {site}\nno-deps = true\nno-index = true\n[global]\nno-build-isolation = false\n")
+    env = {**os.environ, "PIP_CONFIG_FILE": str(conf), "PYTHONWARNINGS": "ignore",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    env.pop("PYTHONPATH", None)
+    blocks = section_blocks()
+    for kind, code in blocks:
+        if kind == "bash":
+            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=src, env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert (site / "freqdet" / "model_zoo" / "configs" / "Demo").is_dir()
+    shutil.rmtree(src)
+    work.mkdir()
+    program = "\n".join(code for kind, code in blocks if kind == "python")
+    program += f"\nassert freqdet.__file__.startswith({str(site)!r}), freqdet.__file__\n"
+    proc = subprocess.run([sys.executable, "-c", program], cwd=work, env={**env, "PYTHONPATH": str(site)},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert re.search(r"^\d+ detections$", proc.stdout, flags=re.M)
+    assert (work / "output" / "model_final.pth").is_file() and (work / "exported" / "model.ts").is_file()

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Write, for an image and a config, the image beside what the network sees (one PNG).
+
+    python tools/show_input.py --config-file configs/COCO-InstanceSegmentation/mask_rcnn_dct24_s1_R_50_FPN_1x.yaml \
+        --input photo.jpg --output docs/network_input.png --opts INPUT.MIN_SIZE_TEST 427
+
+Left: the image after the config's test-time resize (what an RGB model would get). Right: the
+image rebuilt from the config's DCT channels at that size, every other channel zero
+(``freqdet.dct.dct_to_image``): the low-pass view a DCT model's backbone gets, and the picture
+FreqRCNN draws for VIS_PERIOD > 0. Above each panel a label names it.
+"""
+import argparse
+
+import cv2
+import numpy as np
+from detectron2.config import get_cfg
+from detectron2.data import transforms as T
+from detectron2.data.detection_utils import read_image
+
+from freqdet import add_freqdet_config
+from freqdet.config import dct_channels
+from freqdet.data import DCTDatasetMapper
+from freqdet.dct import dct_to_image, image_to_dct
+
+HEADER, GAP = 28, 8  # label strip height and gap between panels, in pixels
+
+
+def network_view(image: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """(resized RGB image, RGB reconstruction of its DCT input) for an image in INPUT.FORMAT."""
+    mapper = DCTDatasetMapper(cfg, is_train=False)
+    aug = T.AugInput(image)
+    mapper.augmentations(aug)
+    chans, s, fmt = dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT
+    coeffs = image_to_dct(aug.image, chans, s, np.float32, fmt)
+    seen = dct_to_image(coeffs, chans, "RGB", s, aug.image.shape[:2])
+    rgb = aug.image[:, :, ::-1] if fmt == "BGR" else aug.image
+    return np.ascontiguousarray(rgb), seen
+
+
+def labelled(panel: np.ndarray, text: str) -> np.ndarray:
+    strip = np.full((HEADER, panel.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, HEADER - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, panel])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True)
+    p.add_argument("--input", required=True, help="an image file")
+    p.add_argument("--output", required=True, help="PNG to write")
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
+    args = p.parse_args(argv)
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    rgb, seen = network_view(read_image(args.input, format=cfg.INPUT.FORMAT), cfg)
+    h, w = rgb.shape[:2]
+    c, s = len(dct_channels(cfg)), cfg.INPUT.DCT.UPSAMPLE
+    grid = (-(-h * s // 8), -(-w * s // 8))
+    gap = np.full((h + HEADER, GAP, 3), 255, np.uint8)
+    picture = np.concatenate([
+        labelled(rgb, f"image {w}x{h}"), gap,
+        labelled(seen, f"network input: {c} DCT channels, s={s}, {c}x{grid[0]}x{grid[1]}"),
+    ], axis=1)
+    if not cv2.imwrite(args.output, picture[:, :, ::-1]):
+        raise OSError(f"could not write {args.output}")
+    print(f"wrote {args.output} ({picture.shape[1]}x{picture.shape[0]})")
+
+
+if __name__ == "__main__":
+    main()
