@@ -50,7 +50,7 @@ def add_freqdet_config(cfg):
     # ---- Unreadable images -------------------------------------------------------------------
     # False (Detectron2's behaviour): a training image that cannot be decoded stops the run with
     # an error naming the file and the reason. True: the training mapper logs a warning naming
-    # it, Detectron2's MapDataset draws another image in its place (the batch keeps its size),
+    # it, the training loader maps another image in its place (the batch keeps its size),
     # and "data/skipped_images" in the metrics counts the skipped files (per process). Test-time
     # loaders always fail loudly: an evaluation must cover every image.
     _C.DATALOADER.SKIP_UNREADABLE_IMAGES = False

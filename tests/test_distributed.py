@@ -1,6 +1,5 @@
-"""Multi-process runs: the data each process trains on is its share of the one-process batch, 2-process
-evaluation equals 1-process evaluation, and a worker that dies ends the run with an error."""
-import json
+"""Multi-process runs: the data each process trains on is its share of the one-process batch, and a
+worker that dies ends the run with an error (2-process evaluation: tests/test_train_net.py)."""
 import os
 import signal
 import subprocess
@@ -8,14 +7,12 @@ import sys
 import threading
 import time
 
-import numpy as np
-import pytest
 import torch
 from detectron2.data import DatasetCatalog
 
 from freqdet.data import DCTDatasetMapper
 from freqdet.data.resumable import PositionDataset, PositionSampler
-from test_train_net import DEMO_CONFIG, TINY, iterations, run, tiny, train  # noqa: F401  (fixture)
+from test_train_net import DEMO_CONFIG, TINY, tiny  # noqa: F401  (fixture)
 from test_detection_model import make_cfg
 
 
@@ -88,23 +85,3 @@ def test_dead_worker_fails_the_run(tiny, tmp_path):
     output = "".join(lines)
     assert proc.returncode != 0
     assert "terminated with signal SIGKILL" in output, output[-3000:]
-
-
-def test_two_process_evaluation_equals_one(tiny, tmp_path):
-    """--eval-only of the same weights on 1 and 2 processes gives the same COCO numbers (each image is
-    inferred once, on one of the processes, and the results are gathered)."""
-    train(tiny, tmp_path / "w")
-    results = []
-    for gpus in (1, 2):
-        out = tmp_path / f"eval{gpus}"
-        run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--num-gpus", gpus, *TINY,
-             "MODEL.PIXEL_STATS_FILE", tiny["stats"], "OUTPUT_DIR", out, "MODEL.WEIGHTS", tmp_path / "w" / "model_final.pth",
-             "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"], tiny["env"])
-        pred = out / "inference" / "freqdet_demo_val" / "coco_instances_results.json"
-        with open(pred) as f:
-            results.append(sorted(json.load(f), key=lambda r: (r["image_id"], -r["score"], r["bbox"])))
-    assert len(results[0]) == len(results[1]) > 0
-    for a, b in zip(*results):
-        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
-        np.testing.assert_allclose(a["bbox"], b["bbox"], rtol=1e-4, atol=1e-3)
-        assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-6)

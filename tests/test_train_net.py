@@ -13,7 +13,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-from freqdet.data import DCTDatasetMapper, generate_demo_dataset, register_demo_datasets
+from freqdet.data import DCTDatasetMapper, ensure_dct_stats, generate_demo_dataset, register_demo_datasets
 from test_detection_model import make_cfg
 
 DEMO_CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
@@ -107,8 +107,10 @@ def test_missing_stats_file_is_computed_and_cached(tiny, tmp_path):
     assert auto["upsample"] == tool["upsample"] == 1 and auto["num_images"] == 4
     assert auto["mean"] == tool["mean"] and auto["std"] == tool["std"]
     assert iterations(tmp_path)[-1]["iteration"] == 1
-    log = train(tiny, tmp_path / "again", "MODEL.PIXEL_STATS_FILE", stats, "SOLVER.MAX_ITER", "1")
-    assert "computing the DCT statistics" not in log  # cached
+    cfg = make_cfg("24", 1)
+    cfg.MODEL.PIXEL_STATS_FILE = str(stats)
+    mtime = os.path.getmtime(stats)
+    assert ensure_dct_stats(cfg) == str(stats) and os.path.getmtime(stats) == mtime  # cached: not recomputed
 
 
 GATE_CONFIG = "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
@@ -213,3 +215,22 @@ def test_demo_script_writes_predictions(tiny, trained_mask_rcnn, tmp_path):
 
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] == 128 and image.shape[1] == 2 * (128 + 4)  # 2 val images tiled
+
+
+def test_two_process_evaluation_equals_one(tiny, trained_mask_rcnn, tmp_path):
+    """--eval-only of the same weights on 1 and 2 processes gives the same detections (each image is
+    inferred once, on one of the processes, and the results are gathered)."""
+    results = []
+    for gpus in (1, 2):
+        out = tmp_path / f"eval{gpus}"
+        run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--num-gpus", gpus, *TINY,
+             "MODEL.PIXEL_STATS_FILE", tiny["stats"], "OUTPUT_DIR", out,
+             "MODEL.WEIGHTS", trained_mask_rcnn / "model_final.pth", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"],
+            tiny["env"])
+        with open(out / "inference" / "freqdet_demo_val" / "coco_instances_results.json") as f:
+            results.append(sorted(json.load(f), key=lambda r: (r["image_id"], -r["score"], r["bbox"])))
+    assert len(results[0]) == len(results[1]) > 0
+    for a, b in zip(*results):
+        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
+        np.testing.assert_allclose(a["bbox"], b["bbox"], rtol=1e-4, atol=1e-3)
+        assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-6)

@@ -5,13 +5,12 @@ import logging
 import multiprocessing
 import os
 
-from detectron2.data.common import MapDataset
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
 from ..data.image_io import UnreadableImageError, open_image
 
-__all__ = ["UnreadableImageError", "drop_none_collate", "image_folder", "read_rgb", "skip_unreadable"]
+__all__ = ["NoneIfUnreadable", "UnreadableImageError", "drop_none_collate", "image_folder", "read_rgb"]
 logger = logging.getLogger(__name__)
 
 
@@ -32,7 +31,7 @@ def image_folder(root: str, transform=None) -> ImageFolder:
     return dataset
 
 
-class _LoadOrNone:
+class NoneIfUnreadable:
     """``dataset[i]``, or None (logged, counted in shared memory) when its image is unreadable."""
 
     def __init__(self, dataset):
@@ -54,13 +53,6 @@ class _LoadOrNone:
 
     def __len__(self) -> int:
         return len(self.dataset)
-
-
-def skip_unreadable(dataset):
-    """``(wrapped, skipped)``: ``dataset`` whose unreadable items are replaced by other random items
-    (Detectron2's :class:`MapDataset` does the replacement), and the shared count of skipped images."""
-    load = _LoadOrNone(dataset)
-    return MapDataset(range(len(dataset)), load), load.skipped
 
 
 def drop_none_collate(batch):

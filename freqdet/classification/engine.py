@@ -37,7 +37,7 @@ from ..engine.skipped_images import SkippedImagesHook
 from ..safe_load import SafeCheckpointer
 from ..data.resumable import PositionDataset, PositionSampler
 from ..engine.resume import ResumableTrainerMixin
-from .data import _LoadOrNone, image_folder
+from .data import NoneIfUnreadable, image_folder
 from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
@@ -290,7 +290,7 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
                              f"--batch-size {self.args.batch_size}")
         dataset = self.train_set
         if self.args.skip_unreadable:  # unreadable images replaced by others, counted for the metrics
-            dataset = _LoadOrNone(self.train_set)
+            dataset = NoneIfUnreadable(self.train_set)
             self.skipped = dataset.skipped
         # Image order and augmentation are functions of (seed, position), so --resume continues them.
         self.train_data = PositionDataset(dataset, seed=self.args.seed)

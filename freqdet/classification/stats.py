@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..data.stats import RunningMoments, load_dct_stats, save_dct_stats
 from ..dct import NUM_CHANNELS
 from ..dct.channels import ChannelSpec
-from .data import _LoadOrNone, drop_none_collate, image_folder
+from .data import NoneIfUnreadable, drop_none_collate, image_folder
 from .transforms import DCT_SIZE, build_transform, default_resize
 
 __all__ = ["MIN_STD", "compute_dct_stats", "dct_stats", "load_dct_stats"]
@@ -43,7 +43,7 @@ def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = N
     indices = np.arange(len(dataset))
     if max_images and max_images < len(indices):
         indices = np.sort(np.random.default_rng(seed).choice(indices, max_images, replace=False))
-    source = _LoadOrNone(dataset) if skip_unreadable else dataset
+    source = NoneIfUnreadable(dataset) if skip_unreadable else dataset
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(source, indices.tolist()), batch_size=16,
                                          num_workers=num_workers, collate_fn=drop_none_collate)
     moments = RunningMoments(NUM_CHANNELS)

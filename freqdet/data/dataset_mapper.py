@@ -49,8 +49,9 @@ class DCTDatasetMapper(DatasetMapper):
     def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
                  dct_dtype=np.float32, dct_on_device: bool = False, skip_unreadable: bool = False, **kwargs):
         """``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
-        cannot be decoded is logged and the mapper returns None, so Detectron2's MapDataset maps
-        another image in its place; :attr:`num_skipped` counts them over all loader workers."""
+        cannot be decoded is logged and the mapper returns None, so the training loader
+        (:class:`freqdet.data.resumable.PositionDataset`, or Detectron2's MapDataset) maps another
+        image in its place; :attr:`num_skipped` counts them over all loader workers."""
         super().__init__(is_train, **kwargs)
         # Shared memory, inherited by the DataLoader's worker processes; None when not skipping.
         self.skipped = multiprocessing.Value("q", 0) if skip_unreadable else None
@@ -104,7 +105,7 @@ class DCTDatasetMapper(DatasetMapper):
                 n = self.skipped.value
             logger.warning("skipping unreadable training image %s: %s (%d skipped so far; "
                            "DATALOADER.SKIP_UNREADABLE_IMAGES)", e.file_name, e.reason, n)
-            return None  # MapDataset maps another image instead
+            return None  # the loader maps another image instead
         utils.check_image_size(dataset_dict, image)
         sem_seg_gt = None
         if "sem_seg_file_name" in dataset_dict:
