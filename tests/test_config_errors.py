@@ -124,3 +124,16 @@ def test_stats_file_written_atomically(tmp_path):
     save_dct_stats(str(path), "6", np.zeros(6), np.ones(6), upsample=2)
     assert [p.name for p in path.parent.iterdir()] == ["stats.json"]  # no temporary left behind
     assert json.loads(path.read_text())["format"] == "freqdet-dct-stats/1"
+
+
+def test_lazyconfig_statistics_are_checked(tmp_path):
+    """LazyConfigs read the same file through load_dct_stat: same checks, the LazyConfig field named."""
+    from freqdet.data.stats import load_dct_stat
+
+    path = tmp_path / "stats.json"
+    save_dct_stats(str(path), "192", np.zeros(192), np.ones(192), upsample=1)
+    assert load_dct_stat(str(path), "24", "std", upsample=1) == [1.0] * 24
+    with pytest.raises(ValueError, match=rf"model.pixel_mean.path='{path}': statistics were measured at upsample s=1"):
+        load_dct_stat(str(path), "24", "mean", upsample=2)
+    with pytest.raises(FileNotFoundError, match=r"model.pixel_std.path='.*nope.json': the DCT statistics file does not"):
+        load_dct_stat(str(tmp_path / "nope.json"), "24", "std", upsample=2)

@@ -193,4 +193,5 @@ def load_dct_stat(path: str, channels, key: str, upsample: Optional[int] = None)
     ``pixel_mean`` and ``pixel_std`` with one call each (``upsample``: checked against the file)."""
     if key not in ("mean", "std"):
         raise ValueError(f"key must be 'mean' or 'std', got {key!r}")
-    return load_dct_stats(path, channels, upsample=upsample)[0 if key == "mean" else 1]
+    # errors name the LazyConfig field the path is set in
+    return load_dct_stats(path, channels, upsample=upsample, key=f"model.pixel_{key}.path")[0 if key == "mean" else 1]
