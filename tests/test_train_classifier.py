@@ -122,6 +122,12 @@ def test_two_process_cpu_run(data, tmp_path):
     assert evals(out)[-1]["num_images"] == 6  # both shards gathered, none twice
     ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
     assert ckpt["iteration"] == 1
+    # the same weights evaluated by one process: the same top-1/top-5 as the 2-process evaluation
+    one = str(tmp_path / "one")
+    run_tool("--data", data, "--arch", "resnet50_dct", "--output-dir", one, "--eval-only",
+             "--weights", os.path.join(out, "model_final.pth"), *COMMON)
+    assert {k: evals(one)[-1][k] for k in ("top1", "top5", "num_images")} == \
+        {k: evals(out)[-1][k] for k in ("top1", "top5", "num_images")}
 
 
 @pytest.mark.parametrize("arch,extra", [("resnet50", ["--input-size", "32"]),
