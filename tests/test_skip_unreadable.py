@@ -62,6 +62,9 @@ def test_default_fails_loudly_naming_the_file(data):
 
 def test_skipped_images_are_replaced_and_counted(data, caplog):
     cfg = _cfg(skip=True)
+    bad = next(d for d in DatasetCatalog.get(NAME) if d["file_name"].endswith("4.jpg"))
+    with pytest.raises(UnreadableImageError, match="4.jpg: the file is empty"):  # evaluation never skips
+        DCTDatasetMapper(cfg, is_train=False)(dict(bad))
     mapper = DCTDatasetMapper(cfg, is_train=True)
     with caplog.at_level(logging.WARNING, logger="freqdet.data.dataset_mapper"):
         batches = [b for _, b in zip(range(4), build_detection_train_loader(cfg, mapper=mapper))]
