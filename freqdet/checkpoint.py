@@ -17,6 +17,8 @@ import re
 import numpy as np
 import torch
 
+from freqdet.safe_load import safe_pickle_load, safe_torch_load
+
 __all__ = ["ADAPTED_KEYS", "convert_to_dct_backbone", "load_state_dict", "save_detectron2_pkl",
            "torchvision_to_detectron2"]
 
@@ -29,17 +31,16 @@ def _to_numpy(v):
 
 
 def load_state_dict(path: str) -> dict:
-    """Name -> ndarray of a checkpoint file, unwrapping ``model``/``state_dict`` and ``module.``."""
+    """Name -> ndarray of a checkpoint file, unwrapping ``model``/``state_dict`` and ``module.``.
+
+    Read without executing code (:mod:`freqdet.safe_load`); a file that needs it is refused."""
+    # Neither path runs code from the file (freqdet.safe_load): weights only.
     if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            data = pickle.load(f, encoding="latin1")
+        data = safe_pickle_load(path)
         if isinstance(data, dict) and "blobs" in data:
             data = data["blobs"]
     else:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:  # older training checkpoints hold non-tensor objects
-            data = torch.load(path, map_location="cpu", weights_only=False)
+        data = safe_torch_load(path)
     for key in ("model", "state_dict", "model_state"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]

@@ -41,6 +41,19 @@ def add_freqdet_config(cfg):
     # superset of the selected channels): the selected channels' values are taken from it
     # and PIXEL_MEAN/PIXEL_STD are ignored. Empty: use PIXEL_MEAN/PIXEL_STD.
     _C.MODEL.PIXEL_STATS_FILE = ""
+    # When PIXEL_STATS_FILE names a file that does not exist, tools/train_net.py computes it
+    # (all 192 channels, through the training mapper, on the main process, with a progress bar)
+    # from the first this many images of DATASETS.TRAIN[0] (0: all) and caches it there, as
+    # tools/compute_dct_stats.py --max-images N would. 5000 COCO images give stable statistics.
+    _C.MODEL.PIXEL_STATS_MAX_IMAGES = 5000
+
+    # ---- Unreadable images -------------------------------------------------------------------
+    # False (Detectron2's behaviour): a training image that cannot be decoded stops the run with
+    # an error naming the file and the reason. True: the training mapper logs a warning naming
+    # it, the training loader maps another image in its place (the batch keeps its size),
+    # and "data/skipped_images" in the metrics counts the skipped files (per process). Test-time
+    # loaders always fail loudly: an evaluation must cover every image.
+    _C.DATALOADER.SKIP_UNREADABLE_IMAGES = False
 
     # ---- Learned frequency-channel selection (freqdet.modeling.FrequencyGate) --------------
     # An SE-like gate after per-channel normalization picks, per image, which channels reach
@@ -83,6 +96,14 @@ def add_freqdet_config(cfg):
     _C.MODEL.FREQ_GATE.RATES_FILE = "gate_selection_rates.json"
     # Also draw the rates as a heat map (RATES_FILE with .png), like the paper's Figure 5.
     _C.MODEL.FREQ_GATE.HEATMAP = True
+
+
+def dct_upsample(cfg) -> int:
+    """``cfg.INPUT.DCT.UPSAMPLE``, checked to be 1 or 2."""
+    s = cfg.INPUT.DCT.UPSAMPLE
+    if isinstance(s, bool) or s not in (1, 2):
+        raise ValueError(f"INPUT.DCT.UPSAMPLE must be 1 or 2 (the DCT grid is H*s/8 x W*s/8), got {s!r}")
+    return int(s)
 
 
 def dct_channels(cfg) -> list[int]:

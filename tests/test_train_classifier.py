@@ -86,20 +86,32 @@ def test_train_two_iterations_then_eval_only(data, tmp_path):
 
 
 def test_resume_continues_from_saved_iteration(data, tmp_path):
+    """Killed after the iteration-1 checkpoint and resumed: the gated classifier (Gumbel noise, tau/lambda,
+    BatchNorm statistics, momentum) ends with the uninterrupted run's weights."""
     out = str(tmp_path / "run")
-    args = ["--data", data, "--arch", "mobilenet_v2_dct", "--output-dir", out, *COMMON,
-            "--max-iter", "4", "--checkpoint-period", "2", "--eval-period", "100"]
+    args = ["--data", data, "--arch", "mobilenet_v2_dct", "--gate", "--output-dir", out, *COMMON,
+            "--max-iter", "4", "--checkpoint-period", "2", "--eval-period", "100", "--gate-lambda-warmup-iters", "2"]
     main(argument_parser().parse_args(args))
     assert os.path.exists(os.path.join(out, "model_0000001.pth"))
-    # Pretend the job died after the first checkpoint.
+    uninterrupted = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=True)
+    gate_rows = {r["iteration"]: r for r in metrics(out) if "gate/tau" in r}
+    # Pretend the job died after the first checkpoint: only that file survives.
     os.remove(os.path.join(out, "model_final.pth"))
+    os.remove(os.path.join(out, "model_0000003.pth"))
     with open(os.path.join(out, "last_checkpoint"), "w") as f:
         f.write("model_0000001.pth")
     os.remove(os.path.join(out, "metrics.json"))
     main(argument_parser().parse_args([*args, "--resume"]))
     assert sorted({r["iteration"] for r in metrics(out) if "total_loss" in r}) == [2, 3]
-    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=True)
     assert ckpt["iteration"] == 3 and "optimizer" in ckpt["trainer"]["_trainer"]
+    assert set(ckpt["model"]) == set(uninterrupted["model"])
+    for k, v in uninterrupted["model"].items():
+        torch.testing.assert_close(ckpt["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    resumed = {r["iteration"]: r for r in metrics(out) if "gate/tau" in r}
+    for it in (2, 3):  # unsmoothed: schedules and the sampled masks
+        for key in ("gate/tau", "gate/lambda", "gate/channels_on"):
+            assert resumed[it][key] == pytest.approx(gate_rows[it][key], rel=1e-6), (it, key)
 
 
 def test_two_process_cpu_run(data, tmp_path):
@@ -110,6 +122,12 @@ def test_two_process_cpu_run(data, tmp_path):
     assert evals(out)[-1]["num_images"] == 6  # both shards gathered, none twice
     ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
     assert ckpt["iteration"] == 1
+    # the same weights evaluated by one process: the same top-1/top-5 as the 2-process evaluation
+    one = str(tmp_path / "one")
+    run_tool("--data", data, "--arch", "resnet50_dct", "--output-dir", one, "--eval-only",
+             "--weights", os.path.join(out, "model_final.pth"), *COMMON)
+    assert {k: evals(one)[-1][k] for k in ("top1", "top5", "num_images")} == \
+        {k: evals(out)[-1][k] for k in ("top1", "top5", "num_images")}
 
 
 @pytest.mark.parametrize("arch,extra", [("resnet50", ["--input-size", "32"]),

@@ -13,7 +13,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-from freqdet.data import DCTDatasetMapper, generate_demo_dataset, register_demo_datasets
+from freqdet.data import DCTDatasetMapper, ensure_dct_stats, generate_demo_dataset, register_demo_datasets
 from test_detection_model import make_cfg
 
 DEMO_CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
@@ -95,6 +95,76 @@ def test_faster_rcnn_s2_trains_two_iterations(tiny, tmp_path):
     assert os.path.isfile(tmp_path / "model_final.pth")
 
 
+def test_missing_stats_file_is_computed_and_cached(tiny, tmp_path):
+    """A config whose MODEL.PIXEL_STATS_FILE does not exist yet trains: the main process measures the
+    statistics first (progress bar), exactly as tools/compute_dct_stats.py does, and caches them."""
+    stats = tmp_path / "cache" / "dct_stats.json"
+    log = train(tiny, tmp_path, "MODEL.PIXEL_STATS_FILE", stats)
+    assert f"MODEL.PIXEL_STATS_FILE='{stats}' does not exist: computing the DCT statistics" in log
+    assert "DCT stats freqdet_demo_train: 100%" in log  # tqdm
+    with open(stats) as f, open(tiny["stats"]) as g:
+        auto, tool = json.load(f), json.load(g)
+    assert auto["upsample"] == tool["upsample"] == 1 and auto["num_images"] == 4
+    assert auto["mean"] == tool["mean"] and auto["std"] == tool["std"]
+    assert iterations(tmp_path)[-1]["iteration"] == 1
+    cfg = make_cfg("24", 1)
+    cfg.MODEL.PIXEL_STATS_FILE = str(stats)
+    mtime = os.path.getmtime(stats)
+    assert ensure_dct_stats(cfg) == str(stats) and os.path.getmtime(stats) == mtime  # cached: not recomputed
+
+
+GATE_CONFIG = "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
+RESUME = ["SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2", "SEED", "7", "DATALOADER.NUM_WORKERS", "1",
+          "MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS", "2", "MODEL.FREQ_GATE.LOG_PERIOD", "1", "MODEL.FREQ_GATE.HEATMAP", "False"]
+
+
+def test_resume_after_kill_ends_with_the_uninterrupted_weights(tiny, tmp_path):
+    """The gate model (Gumbel noise, tau/lambda schedules), killed right after its iteration-1 checkpoint
+    and restarted with --resume, ends with the weights of the run that was never interrupted."""
+    import signal
+    import time
+
+    def cmd(out, *extra):
+        return [sys.executable, "tools/train_net.py", "--config-file", GATE_CONFIG, *extra, *TINY, *RESUME,
+                "MODEL.PIXEL_STATS_FILE", str(tiny["stats"]), "OUTPUT_DIR", str(out)]
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    uninterrupted = subprocess.Popen(cmd(full), env=tiny["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)  # alongside the run to be killed
+    proc = subprocess.Popen(cmd(cut), env=tiny["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = cut / "model_0000001.pth"
+    def saved():  # Detectron2 writes the .pth, then last_checkpoint naming it
+        last = cut / "last_checkpoint"
+        return last.exists() and last.read_text() in (ckpt.name, "model_0000003.pth", "model_final.pth")
+
+    while proc.poll() is None and not saved():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for f in cut.glob("model_*.pth"):  # if it got further before the kill, forget that: resume from iteration 1
+        if f != ckpt:
+            f.unlink()
+    (cut / "last_checkpoint").write_text(ckpt.name)
+    log = run(cmd(cut, "--resume")[1:], tiny["env"])
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()[-3000:]
+    assert "Starting training from iteration 2" in log
+    a = torch.load(full / "model_final.pth", weights_only=True)
+    b = torch.load(cut / "model_final.pth", weights_only=True)
+    assert a["iteration"] == b["iteration"] == 3 and set(a["model"]) == set(b["model"])
+    for k in a["model"]:
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-5, atol=1e-6, msg=k)
+    opt_a, opt_b = a["trainer"]["_trainer"]["optimizer"], b["trainer"]["_trainer"]["optimizer"]
+    assert len(opt_a["state"]) == len(opt_b["state"]) > 0
+    for group_a, group_b in zip(opt_a["state"].values(), opt_b["state"].values()):
+        torch.testing.assert_close(group_b["momentum_buffer"], group_a["momentum_buffer"], rtol=1e-5, atol=1e-6)
+    rows = {r["iteration"]: r for r in iterations(full)}
+    resumed = {r["iteration"]: r for r in iterations(cut) if r["iteration"] >= 2}
+    # Detectron2's writers log the last iteration (period 20); losses there are medians over the
+    # run's window, so compare the unsmoothed gate values: schedules, and the sampled (Gumbel) masks.
+    keys = ["gate/tau", "gate/lambda", "gate/channels_on", *(f"gate/rate/{i:03d}" for i in range(192))]
+    assert {k: resumed[3][k] for k in keys} == pytest.approx({k: rows[3][k] for k in keys}, rel=1e-6)
+
+
 def test_two_cpu_processes_train_and_checkpoint(tiny, tmp_path):
     log = train(tiny, tmp_path, gpus=2)
     assert "World size: 2" in log
@@ -145,3 +215,22 @@ def test_demo_script_writes_predictions(tiny, trained_mask_rcnn, tmp_path):
 
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] == 128 and image.shape[1] == 2 * (128 + 4)  # 2 val images tiled
+
+
+def test_two_process_evaluation_equals_one(tiny, trained_mask_rcnn, tmp_path):
+    """--eval-only of the same weights on 1 and 2 processes gives the same detections (each image is
+    inferred once, on one of the processes, and the results are gathered)."""
+    results = []
+    for gpus in (1, 2):
+        out = tmp_path / f"eval{gpus}"
+        run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--num-gpus", gpus, *TINY,
+             "MODEL.PIXEL_STATS_FILE", tiny["stats"], "OUTPUT_DIR", out,
+             "MODEL.WEIGHTS", trained_mask_rcnn / "model_final.pth", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"],
+            tiny["env"])
+        with open(out / "inference" / "freqdet_demo_val" / "coco_instances_results.json") as f:
+            results.append(sorted(json.load(f), key=lambda r: (r["image_id"], -r["score"], r["bbox"])))
+    assert len(results[0]) == len(results[1]) > 0
+    for a, b in zip(*results):
+        assert a["image_id"] == b["image_id"] and a["category_id"] == b["category_id"]
+        np.testing.assert_allclose(a["bbox"], b["bbox"], rtol=1e-4, atol=1e-3)
+        assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-6)

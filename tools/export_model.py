@@ -19,7 +19,6 @@ import logging
 import os
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.data.detection_utils import read_image
@@ -34,6 +33,7 @@ from freqdet.data import DCTDatasetMapper
 from freqdet.export import (
     export_inputs, export_scripting, export_tracing, flat_inputs, graph_inputs, scripted_instances,
 )
+from freqdet.safe_load import SafeCheckpointer  # weights-only loading of untrusted files
 
 logger = logging.getLogger("freqdet.export")
 
@@ -124,7 +124,7 @@ def main(argv=None):
         p.error("--run-eval evaluates TorchScript exports only")
     cfg = setup_cfg(args)
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
+    SafeCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
     inputs = export_inputs(cfg, read_image(args.sample_image, format=cfg.INPUT.FORMAT))
     adapter = None
     if args.export_method == "scripting":

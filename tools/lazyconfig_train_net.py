@@ -14,7 +14,6 @@ from Detectron2's script is DistributedDataParallel without device ids on CPU (g
 import logging
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import (
     AMPTrainer, SimpleTrainer, default_argument_parser, default_setup, default_writers, hooks, launch,
@@ -24,6 +23,7 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
 import freqdet  # noqa: F401  (registers the demo datasets)
+from freqdet.safe_load import SafeCheckpointer  # weights-only loading of untrusted files
 
 logger = logging.getLogger("detectron2")
 
@@ -51,7 +51,7 @@ def do_train(args, cfg):
     train_loader = instantiate(cfg.dataloader.train)
     model = ddp(cfg, model, **cfg.train.ddp)
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer = SafeCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     trainer.register_hooks([
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
@@ -74,7 +74,7 @@ def main(args):
         model = instantiate(cfg.model)
         model.to(cfg.train.device)
         model = ddp(cfg, model)
-        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+        SafeCheckpointer(model).load(cfg.train.init_checkpoint)
         print(do_test(cfg, model))
     else:
         do_train(args, cfg)

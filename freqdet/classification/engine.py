@@ -17,8 +17,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.data.samplers import InferenceSampler, TrainingSampler
+from detectron2.data.samplers import InferenceSampler
 from detectron2.engine import AMPTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import default_writers
 from detectron2.solver import LRMultiplier, WarmupParamScheduler
@@ -34,7 +33,11 @@ from tqdm import tqdm
 
 from ..dct import parse_channels
 from ..engine.gate_hook import FrequencyGateHook
-from .data import image_folder
+from ..engine.skipped_images import SkippedImagesHook
+from ..safe_load import SafeCheckpointer
+from ..data.resumable import PositionDataset, PositionSampler
+from ..engine.resume import ResumableTrainerMixin
+from .data import NoneIfUnreadable, image_folder
 from .models import ARCHS, DCTInput, build_classifier
 from .stats import dct_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
@@ -95,6 +98,9 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last_checkpoint")
     p.add_argument("--eval-only", action="store_true", help="report top-1/top-5 of --weights (or the last checkpoint)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="training images that cannot be decoded are logged, replaced by other images and counted "
+                        "(data/skipped_images); default: stop with an error naming the file")
     # Detectron2's launch flags (detectron2.engine.default_argument_parser).
     p.add_argument("--num-gpus", type=int, default=1, help="processes per machine (GPUs, or CPU workers with gloo)")
     p.add_argument("--num-machines", type=int, default=1)
@@ -190,7 +196,7 @@ def evaluate(model: nn.Module, loader, progress: bool = True) -> dict:
             "num_images": count}
 
 
-class ClassificationTrainer(TrainerBase):
+class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
     """Detectron2-style trainer (like ``DefaultTrainer``) for ImageFolder classification."""
 
     def __init__(self, args):
@@ -201,7 +207,10 @@ class ClassificationTrainer(TrainerBase):
         self.size = args.input_size or (DCT_SIZE if self.domain == "dct" else RGB_SIZE)
         self.resize = args.resize or default_resize(self.size)
         # The gate sees all 192 channels; a static subset feeds the network directly.
-        self.channels = parse_channels("192" if args.gate else args.channels)
+        try:
+            self.channels = parse_channels("192" if args.gate else args.channels)
+        except ValueError as e:
+            raise ValueError(f"--channels {args.channels!r}: {e}") from None
         self.on_device = bool(args.dct_on_device) and self.domain == "dct"  # the model computes the DCT
 
         train_root = os.path.join(args.data, args.train_dir)
@@ -239,7 +248,7 @@ class ClassificationTrainer(TrainerBase):
         self._trainer = trainer_cls(self.ddp_model, self.build_train_loader(), self.optimizer)
         self.scheduler = self.build_lr_scheduler()
         # Saved keys are the network's own (torchvision names), so the detection converter reads them.
-        self.checkpointer = DetectionCheckpointer(
+        self.checkpointer = SafeCheckpointer(
             net, args.output_dir, trainer=weakref.proxy(self),
             meta=_Metadata(arch=args.arch, channels=self.channels if self.domain == "dct" else None,
                            gate=args.gate, input_size=self.size, classes=self.train_set.classes,
@@ -254,7 +263,8 @@ class ClassificationTrainer(TrainerBase):
         path = self.args.dct_stats or os.path.join(self.args.output_dir, "dct_stats.json")
         if comm.is_main_process():  # one process measures; the others read its file
             dct_stats(path, train_root, "192", self.size, self.resize, self.args.stats_images,
-                      self.args.num_workers, progress=not self.args.no_progress)
+                      self.args.num_workers, progress=not self.args.no_progress,
+                      skip_unreadable=self.args.skip_unreadable)
         comm.synchronize()
         return dct_stats(path, train_root, self.channels, self.size, self.resize)
 
@@ -266,20 +276,28 @@ class ClassificationTrainer(TrainerBase):
         """The on-device DCT + normalisation (``--dct-on-device``), else None."""
         return DCTInput(self.channels, self.mean, self.std).to(self.device) if self.on_device else None
 
-    def _loader(self, dataset, sampler, batch_size, drop_last):
+    def _loader(self, dataset, sampler, batch_size, drop_last, generator=None):
         workers = self.args.num_workers
         return torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-            worker_init_fn=_worker_init_reset_seed,
+            worker_init_fn=_worker_init_reset_seed, generator=generator,
         )
 
     def build_train_loader(self):
         if len(self.train_set) < self.args.batch_size:
             raise ValueError(f"{self.train_set.root} has {len(self.train_set)} images, fewer than "
                              f"--batch-size {self.args.batch_size}")
-        sampler = TrainingSampler(len(self.train_set), shuffle=True, seed=self.args.seed)
-        return self._loader(self.train_set, sampler, self.batch_per_process, drop_last=True)
+        dataset = self.train_set
+        if self.args.skip_unreadable:  # unreadable images replaced by others, counted for the metrics
+            dataset = NoneIfUnreadable(self.train_set)
+            self.skipped = dataset.skipped
+        # Image order and augmentation are functions of (seed, position), so --resume continues them.
+        self.train_data = PositionDataset(dataset, seed=self.args.seed)
+        self.train_sampler = PositionSampler()
+        generator = torch.Generator().manual_seed(self.args.seed)  # iterator creation draws no global RNG
+        return self._loader(self.train_data, self.train_sampler, self.batch_per_process, drop_last=True,
+                            generator=generator)
 
     def build_test_loader(self):
         return self._loader(self.val_set, InferenceSampler(len(self.val_set)), self.batch_per_process, False)
@@ -336,6 +354,8 @@ class ClassificationTrainer(TrainerBase):
                 lambda_warmup_iters=a.gate_lambda_warmup_iters, log_period=a.log_period,
                 rates_loader=self.build_test_loader, output_dir=a.output_dir, run=_run_batch,
                 dataset_name=self.val_set.root))
+        if a.skip_unreadable:
+            ret.append(SkippedImagesHook(lambda: int(self.skipped.value)))
         if comm.is_main_process():
             ret.append(hooks.PeriodicWriter(default_writers(a.output_dir, self.max_iter), period=a.log_period))
         return ret
@@ -349,6 +369,7 @@ class ClassificationTrainer(TrainerBase):
         self.checkpointer.resume_or_load(self.args.weights, resume=resume)
         if resume and self.checkpointer.has_checkpoint():
             self.start_iter = self.iter + 1
+            self.train_sampler.start = self.start_iter * self.args.batch_size  # where the data stream was
 
     def load_for_eval(self, weights: str, resume: bool = False):
         """Load weights for evaluation; DCT statistics saved in the checkpoint take precedence."""

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..data.stats import RunningMoments, load_dct_stats, save_dct_stats
 from ..dct import NUM_CHANNELS
 from ..dct.channels import ChannelSpec
-from .data import image_folder
+from .data import NoneIfUnreadable, drop_none_collate, image_folder
 from .transforms import DCT_SIZE, build_transform, default_resize
 
 __all__ = ["MIN_STD", "compute_dct_stats", "dct_stats", "load_dct_stats"]
@@ -34,27 +34,35 @@ logger = logging.getLogger(__name__)
 
 def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = None,
                       max_images: Optional[int] = None, num_workers: int = 0, seed: int = 0,
-                      progress: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(mean, std, num_images)`` of the 192 channels over (a seeded random subset of) ``root``."""
+                      progress: bool = True, skip_unreadable: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(mean, std, num_images)`` of the 192 channels over (a seeded random subset of) ``root``.
+
+    ``skip_unreadable``: images that cannot be decoded are logged and left out (else: the error)."""
     resize = resize or default_resize(size)
     dataset = image_folder(root, build_transform("dct", train=False, size=size, resize=resize, channels="192"))
     indices = np.arange(len(dataset))
     if max_images and max_images < len(indices):
         indices = np.sort(np.random.default_rng(seed).choice(indices, max_images, replace=False))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices.tolist()),
-                                         batch_size=16, num_workers=num_workers)
+    source = NoneIfUnreadable(dataset) if skip_unreadable else dataset
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(source, indices.tolist()), batch_size=16,
+                                         num_workers=num_workers, collate_fn=drop_none_collate)
     moments = RunningMoments(NUM_CHANNELS)
-    for images, _ in tqdm(loader, desc=f"DCT statistics of {root}", unit="batch", disable=not progress):
+    used = 0
+    for batch in tqdm(loader, desc=f"DCT statistics of {root}", unit="batch", disable=not progress):
+        if batch is None:  # every image of this batch was unreadable
+            continue
+        images = batch[0]
         # (N, C, h, w) -> (C, N*h*w): one update per batch.
         moments.update(images.transpose(0, 1).reshape(NUM_CHANNELS, -1).numpy())
+        used += images.shape[0]
     mean, std = moments.mean_std()
-    return mean, std, len(indices)
+    return mean, std, used
 
 
 
 def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
               resize: Optional[int] = None, max_images: Optional[int] = None, num_workers: int = 0,
-              progress: bool = True) -> tuple[list[float], list[float]]:
+              progress: bool = True, skip_unreadable: bool = False) -> tuple[list[float], list[float]]:
     """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it.
 
     The std is floored at :data:`MIN_STD` (recorded as ``std_floor`` in the file).
@@ -65,16 +73,20 @@ def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DC
             with open(path, encoding="utf-8") as f:
                 cached = json.load(f)
         except ValueError as e:
-            raise ValueError(f"DCT statistics file {path} is not valid JSON: {e}") from None
+            raise ValueError(f"--dct-stats {path!r}: the DCT statistics file is not valid JSON ({e}); "
+                             "delete it to recompute") from None
+        if not isinstance(cached, dict):
+            raise ValueError(f"--dct-stats {path!r}: expected a JSON object, got {type(cached).__name__}")
         if (cached.get("size"), cached.get("resize")) == (size, resize):
-            return _floored(load_dct_stats(path, channels))
+            return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
         logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
                        path, cached.get("size"), cached.get("resize"), size, resize)
-    mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress)
+    mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress,
+                                     skip_unreadable=skip_unreadable)
     save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
                    size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)
     logger.info("wrote DCT statistics of %d images to %s", n, path)
-    return _floored(load_dct_stats(path, channels))
+    return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
 
 
 def _floored(stats):

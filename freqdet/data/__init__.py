@@ -6,11 +6,11 @@ is read or generated until ``DatasetCatalog.get`` (``datasets/prepare_demo.py`` 
 """
 from .dataset_mapper import DCTDatasetMapper, dct_dtype
 from .demo import generate_demo_dataset, register_demo_datasets
-from .stats import RunningMoments, compute_dct_stats, load_dct_stats, save_dct_stats
+from .stats import RunningMoments, compute_dct_stats, ensure_dct_stats, load_dct_stats, save_dct_stats
 
 register_demo_datasets()
 
 __all__ = [
-    "DCTDatasetMapper", "RunningMoments", "compute_dct_stats", "dct_dtype", "generate_demo_dataset", "load_dct_stats",
-    "register_demo_datasets", "save_dct_stats",
+    "DCTDatasetMapper", "RunningMoments", "compute_dct_stats", "dct_dtype", "ensure_dct_stats",
+    "generate_demo_dataset", "load_dct_stats", "register_demo_datasets", "save_dct_stats",
 ]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import logging
+import multiprocessing
 
 import numpy as np
 import torch
@@ -10,10 +12,13 @@ from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
-from freqdet.config import dct_channels
+from freqdet.config import dct_channels, dct_upsample
 from freqdet.dct import image_to_dct, parse_channels
 
+from .image_io import UnreadableImageError, read_image
+
 __all__ = ["DCTDatasetMapper", "dct_dtype"]
+logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -42,8 +47,14 @@ class DCTDatasetMapper(DatasetMapper):
 
     @configurable
     def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
-                 dct_dtype=np.float32, dct_on_device: bool = False, **kwargs):
+                 dct_dtype=np.float32, dct_on_device: bool = False, skip_unreadable: bool = False, **kwargs):
+        """``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
+        cannot be decoded is logged and the mapper returns None, so the training loader
+        (:class:`freqdet.data.resumable.PositionDataset`, or Detectron2's MapDataset) maps another
+        image in its place; :attr:`num_skipped` counts them over all loader workers."""
         super().__init__(is_train, **kwargs)
+        # Shared memory, inherited by the DataLoader's worker processes; None when not skipping.
+        self.skipped = multiprocessing.Value("q", 0) if skip_unreadable else None
         if self.image_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {self.image_format!r}")
         self.dct_channels = parse_channels(dct_channels)
@@ -56,15 +67,24 @@ class DCTDatasetMapper(DatasetMapper):
         ret = super().from_config(cfg, is_train)
         ret.update(
             dct_channels=dct_channels(cfg),
-            dct_upsample=cfg.INPUT.DCT.UPSAMPLE,
+            dct_upsample=dct_upsample(cfg),
             dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
             dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
+            skip_unreadable=is_train and cfg.DATALOADER.SKIP_UNREADABLE_IMAGES,
         )
         return ret
 
+    @property
+    def num_skipped(self) -> int:
+        """Images skipped as unreadable so far (0 when not skipping)."""
+        return 0 if self.skipped is None else int(self.skipped.value)
+
     def read_image(self, dataset_dict: dict) -> np.ndarray:
-        """The ``(H, W, 3)`` image of ``dataset_dict`` in ``INPUT.FORMAT`` (override to read elsewhere)."""
-        return utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        """The ``(H, W, 3)`` image of ``dataset_dict`` in ``INPUT.FORMAT`` (override to read elsewhere).
+
+        Detectron2's reader (EXIF orientation, same pixels); an undecodable file raises
+        :class:`UnreadableImageError` naming it and why (:mod:`freqdet.data.image_io`)."""
+        return read_image(dataset_dict["file_name"], format=self.image_format)
 
     def image_to_input(self, image: np.ndarray) -> torch.Tensor:
         """What the model gets for an augmented ``(H, W, 3)`` image in ``INPUT.FORMAT``."""
@@ -75,7 +95,17 @@ class DCTDatasetMapper(DatasetMapper):
 
     def __call__(self, dataset_dict):
         dataset_dict = copy.deepcopy(dataset_dict)  # it will be modified below
-        image = self.read_image(dataset_dict)
+        try:
+            image = self.read_image(dataset_dict)
+        except UnreadableImageError as e:
+            if self.skipped is None:
+                raise
+            with self.skipped.get_lock():
+                self.skipped.value += 1
+                n = self.skipped.value
+            logger.warning("skipping unreadable training image %s: %s (%d skipped so far; "
+                           "DATALOADER.SKIP_UNREADABLE_IMAGES)", e.file_name, e.reason, n)
+            return None  # the loader maps another image instead
         utils.check_image_size(dataset_dict, image)
         sem_seg_gt = None
         if "sem_seg_file_name" in dataset_dict:
@@ -98,3 +128,16 @@ class DCTDatasetMapper(DatasetMapper):
         if "annotations" in dataset_dict:
             self._transform_annotations(dataset_dict, transforms, image_shape)
         return dataset_dict
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        """DatasetMapper's, with Detectron2's bare polygon-format error turned into one naming the
+        file and the key to change (json from other tools often stores masks as RLE)."""
+        try:
+            super()._transform_annotations(dataset_dict, transforms, image_shape)
+        except ValueError as e:
+            if "mask_format=='polygon'" not in str(e):
+                raise
+            raise ValueError(
+                f"{dataset_dict.get('file_name')}: its annotation masks include RLE or bitmaps, which "
+                "INPUT.MASK_FORMAT 'polygon' cannot hold; set INPUT.MASK_FORMAT bitmask"
+            ) from e

@@ -8,6 +8,7 @@ from .gate_hook import (
     write_gate_outputs_for_cfg,
 )
 from .predictor import DCTPredictor
+from .skipped_images import SkippedImagesHook
 from .selection import (
     compute_selection_rates,
     load_selection_rates,
@@ -16,7 +17,7 @@ from .selection import (
 )
 
 __all__ = [
-    "DCTPredictor", "FrequencyGateHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
+    "DCTPredictor", "FrequencyGateHook", "SkippedImagesHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
     "load_selection_rates", "save_selection_rates", "select_from_rates", "write_gate_outputs",
     "write_gate_outputs_for_cfg",
 ]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T  # noqa: F401  (AugInput)
 from detectron2.modeling import build_model
 
 from freqdet.data import DCTDatasetMapper
+from freqdet.safe_load import SafeCheckpointer
 
 
 class DCTPredictor:
@@ -20,7 +20,7 @@ class DCTPredictor:
     def __init__(self, cfg):
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg).eval()
-        DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        SafeCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
         self.mapper = DCTDatasetMapper(self.cfg, is_train=False)
         self.input_format = cfg.INPUT.FORMAT
 

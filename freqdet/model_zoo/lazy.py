@@ -56,8 +56,8 @@ def dct_model(model, channels="24", upsample: int = 2, stats_file: str = "", mas
         heads.mask_pooler.scales = [1.0 / (stride * 2**i) for i in range(4)]
     else:
         heads.update(mask_in_features=None, mask_pooler=None, mask_head=None)
-    model.pixel_mean = L(load_dct_stat)(path=stats_file, channels=chans, key="mean")
-    model.pixel_std = L(load_dct_stat)(path="${..pixel_mean.path}", channels=chans, key="std")
+    model.pixel_mean = L(load_dct_stat)(path=stats_file, channels=chans, key="mean", upsample=upsample)
+    model.pixel_std = L(load_dct_stat)(path="${..pixel_mean.path}", channels=chans, key="std", upsample=upsample)
     return model
 
 

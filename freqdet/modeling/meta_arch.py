@@ -12,7 +12,7 @@ from detectron2.modeling import (
 from detectron2.structures import ImageList
 
 from freqdet.data.stats import load_dct_stats
-from freqdet.config import dct_channels
+from freqdet.config import dct_channels, dct_upsample
 from freqdet.dct import NUM_CHANNELS, dct_to_image
 from freqdet.dct.torch_dct import BlockDCT
 from freqdet.modeling.gate import FrequencyGate
@@ -24,7 +24,7 @@ def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
     """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD."""
     chans = dct_channels(cfg)
     if cfg.MODEL.PIXEL_STATS_FILE:
-        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, chans)
+        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, chans, upsample=dct_upsample(cfg))
     mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
     for key, values in (("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)):
         if len(values) != len(chans):
@@ -40,7 +40,7 @@ def _check_feature_names(cfg) -> None:
     """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
     if "fpn" not in cfg.MODEL.BACKBONE.NAME:
         return
-    level = (8 // cfg.INPUT.DCT.UPSAMPLE).bit_length() - 1  # log2 of res2's pixel stride
+    level = (8 // dct_upsample(cfg)).bit_length() - 1  # log2 of res2's pixel stride
     names = {f"p{level + i}" for i in range(5)}  # P2..P6 of the RGB model, renamed
     for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
         wrong = [f for f in node.IN_FEATURES if f not in names]
@@ -100,8 +100,11 @@ class FreqRCNN(GeneralizedRCNN):
 
     @classmethod
     def from_config(cls, cfg):
+        # Every config check before the (slow) network build, so a typo costs no time.
+        dct_upsample(cfg)  # s in {1, 2}, before anything is sized from it
         _check_feature_names(cfg)
         mean, std = dct_pixel_stats(cfg)
+        gate = build_frequency_gate(cfg)
         # GeneralizedRCNN sizes the backbone input from len(PIXEL_MEAN); here it is C.
         backbone = build_backbone(cfg, ShapeSpec(channels=len(mean)))
         return {
@@ -112,7 +115,7 @@ class FreqRCNN(GeneralizedRCNN):
             "vis_period": cfg.VIS_PERIOD,
             "pixel_mean": mean,
             "pixel_std": std,
-            "gate": build_frequency_gate(cfg),
+            "gate": gate,
             "input_dct": BlockDCT(dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT)
             if cfg.INPUT.DCT.ON_DEVICE else None,
             "dct_channels": dct_channels(cfg),
