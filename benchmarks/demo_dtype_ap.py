@@ -62,7 +62,8 @@ def main():
     p.add_argument("opts", nargs=argparse.REMAINDER, help="extra config overrides for every run")
     args = p.parse_args()
     results = {dtype: {} for dtype in args.dtypes}
-    paired = {f"{d} weights, {o} input": {} for d in args.dtypes for o in args.dtypes if o != d}
+    other = {"float32": "float16", "float16": "float32"}  # the paired evaluation's input dtype
+    paired = {f"{d} weights, {other[d]} input": {} for d in args.dtypes}
     for seed in args.seeds:  # dtypes alternate within a seed, so load drifts hit both
         for dtype in args.dtypes:
             out = os.path.join(args.work_dir, f"{dtype}_seed{seed}")
@@ -71,8 +72,8 @@ def main():
                                 "SEED", str(seed), "INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", args.stats,
                                 "OUTPUT_DIR", out, *args.opts], check=True, cwd=REPO)
             results[dtype][seed] = final_ap(os.path.join(out, "metrics.json"))
-            other = next(d for d in args.dtypes if d != dtype)
-            paired[f"{dtype} weights, {other} input"][seed] = evaluate(out, other, os.path.join(REPO, args.stats), args.opts)
+            paired[f"{dtype} weights, {other[dtype]} input"][seed] = evaluate(
+                out, other[dtype], os.path.join(REPO, args.stats), args.opts)
     print("| dtype | " + " | ".join(f"seed {s} bbox / segm" for s in args.seeds) + " | mean ± std bbox | mean ± std segm |")
     print("|---|" + "---|" * (len(args.seeds) + 2))
     summary = {}
