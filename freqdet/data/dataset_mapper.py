@@ -13,6 +13,8 @@ from detectron2.data import transforms as T
 from freqdet.config import dct_channels
 from freqdet.dct import image_to_dct, parse_channels
 
+from .from_source import check_from_source_augmentations, source_at_scale
+
 __all__ = ["DCTDatasetMapper", "dct_dtype"]
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -42,7 +44,7 @@ class DCTDatasetMapper(DatasetMapper):
 
     @configurable
     def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
-                 dct_dtype=np.float32, dct_on_device: bool = False, **kwargs):
+                 dct_dtype=np.float32, dct_on_device: bool = False, dct_from_source: bool = False, **kwargs):
         super().__init__(is_train, **kwargs)
         if self.image_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {self.image_format!r}")
@@ -50,6 +52,11 @@ class DCTDatasetMapper(DatasetMapper):
         self.dct_upsample = int(dct_upsample)
         self.dct_dtype = dct_dtype
         self.dct_on_device = bool(dct_on_device)
+        self.dct_from_source = bool(dct_from_source)
+        if self.dct_from_source:
+            if self.dct_on_device:
+                raise ValueError("INPUT.DCT.FROM_SOURCE needs the loader-side DCT: set INPUT.DCT.ON_DEVICE False")
+            check_from_source_augmentations(self.augmentations.augs)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -59,6 +66,7 @@ class DCTDatasetMapper(DatasetMapper):
             dct_upsample=cfg.INPUT.DCT.UPSAMPLE,
             dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
             dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
+            dct_from_source=cfg.INPUT.DCT.FROM_SOURCE,
         )
         return ret
 
@@ -73,6 +81,12 @@ class DCTDatasetMapper(DatasetMapper):
         dct = image_to_dct(image, self.dct_channels, self.dct_upsample, self.dct_dtype, self.image_format)
         return torch.from_numpy(dct)
 
+    def source_to_input(self, source: np.ndarray, transforms, image_shape) -> torch.Tensor:
+        """``INPUT.DCT.FROM_SOURCE``: the DCT (upsample 1) of ``source`` replayed through ``transforms``
+        at s x the augmented size (:mod:`freqdet.data.from_source`)."""
+        image = source_at_scale(source, transforms, image_shape, self.dct_upsample)
+        return torch.from_numpy(image_to_dct(image, self.dct_channels, 1, self.dct_dtype, self.image_format))
+
     def __call__(self, dataset_dict):
         dataset_dict = copy.deepcopy(dataset_dict)  # it will be modified below
         image = self.read_image(dataset_dict)
@@ -80,12 +94,16 @@ class DCTDatasetMapper(DatasetMapper):
         sem_seg_gt = None
         if "sem_seg_file_name" in dataset_dict:
             sem_seg_gt = utils.read_image(dataset_dict.pop("sem_seg_file_name"), "L").squeeze(2)
+        source = image  # augmentations return new arrays: this stays the original (FROM_SOURCE)
         aug_input = T.AugInput(image, sem_seg=sem_seg_gt)
         transforms = self.augmentations(aug_input)
         image, sem_seg_gt = aug_input.image, aug_input.sem_seg
 
         image_shape = image.shape[:2]  # h, w
-        dataset_dict["image"] = self.image_to_input(image)
+        if self.dct_from_source:
+            dataset_dict["image"] = self.source_to_input(source, transforms, image_shape)
+        else:
+            dataset_dict["image"] = self.image_to_input(image)
         dataset_dict["image_size"] = tuple(image_shape)
         if sem_seg_gt is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg_gt.astype("long"))
