@@ -14,7 +14,7 @@ from detectron2.modeling import build_model
 import freqdet
 from freqdet.data import DCTDatasetMapper
 from freqdet.dct import named_subsets
-from freqdet.engine.sensitivity import frequency_units, zero_channels
+from freqdet.engine.sensitivity import frequency_units, ranking_vs_subset, zero_channels
 from test_train_net import DEMO_CONFIG, TINY, tiny, train  # noqa: F401  (tiny: the fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,6 +37,14 @@ def test_units_partition_the_model_channels():
             assert len(units) == n, (spec, unit)
             assert sorted(c for u in units for c in u["channels"]) == sorted(channels)
     assert frequency_units(range(192), "band")[0] == {"name": "Y u0-1 v0-1", "channels": [0, 1, 8, 9]}
+
+
+def test_ranking_vs_square24_counts_the_costliest_channels():
+    square = named_subsets()["24"]
+    drops = {str(c): (1.0 if c in square[:20] else 0.0) for c in range(192)}
+    drops["191"] = 2.0  # the costliest channel is outside the subset; ties (0) fill in channel order: 4, 5, 6
+    r = ranking_vs_subset(drops)
+    assert r["top_k"] == 24 and r["in_subset"] == 20 and r["top_channels"][0] == 191
 
 
 def test_zero_channels_sets_normalized_input_to_zero():

@@ -13,7 +13,8 @@ coefficients are set to their training mean (why the mean and not a raw 0:
 detectors, top-1/top-5 for classifiers; inputs are mapped once and reused). The baseline is the
 plain evaluation. Writes a JSON (baseline, every unit's metrics and drop, and the drop per channel
 under ``"drops"``) and, beside it, the drops of ``--metric`` as the three 8x8 grids (Y, Cb, Cr)
-the gate's selection-rate heat map uses, so the two read side by side.
+the gate's selection-rate heat map uses, so the two read side by side. With ``--unit channel`` on
+all 192 channels the JSON also says how many of the 24 costliest channels are in the square-24 subset.
 """
 import argparse
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from freqdet.engine.sensitivity import UNITS, drops_per_channel, frequency_units, sensitivity
+from freqdet.engine.sensitivity import UNITS, drops_per_channel, frequency_units, ranking_vs_subset, sensitivity
 from freqdet.visualize import plot_channel_grids
 
 FORMAT = "freqdet.spectral_sensitivity/1"
@@ -135,6 +136,8 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "task": args.task, "unit": args.unit, "zeroing": ZEROING, "metric": metric,
             "num_images": num_images, "channels": [int(c) for c in channels], **result, "drops": drops}
+    if args.unit == "channel" and len(drops) == 192:  # compare with the paper's square-24 subset
+        data["ranking_vs_square24"] = ranking_vs_subset(drops, "24")
     out.write_text(json.dumps(data, indent=1))
     top = sorted(result["units"], key=lambda r: -r["drop"][metric])[:5]
     title = (f"{metric} drop per {args.unit} ({num_images} images, baseline {result['baseline'][metric]:.2f}); "

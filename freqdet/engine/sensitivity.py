@@ -24,7 +24,7 @@ from torch import nn
 
 from ..dct.channels import COMPONENTS, NUM_CHANNELS, channel_name
 
-__all__ = ["UNITS", "frequency_units", "zero_channels", "sensitivity", "drops_per_channel"]
+__all__ = ["UNITS", "frequency_units", "zero_channels", "sensitivity", "drops_per_channel", "ranking_vs_subset"]
 
 UNITS = ("channel", "band", "component")
 
@@ -97,3 +97,14 @@ def drops_per_channel(rows: Sequence[dict], metric: str) -> dict:
                 raise ValueError(f"channel {c} outside 0..{NUM_CHANNELS - 1}")
             out[str(c)] = float(row["drop"][metric])
     return out
+
+
+def ranking_vs_subset(drops: dict, subset: str = "24") -> dict:
+    """How many of the ``len(subset)`` channels whose removal costs most are in the named static subset
+    (the paper's square-24 by default): the check of its low-frequency choice against this model."""
+    from ..dct import named_subsets
+
+    members = set(named_subsets()[subset])
+    ranked = sorted(drops, key=lambda c: -drops[c])[:len(members)]
+    return {"subset": subset, "top_k": len(members), "in_subset": sum(int(c) in members for c in ranked),
+            "top_channels": [int(c) for c in ranked]}
