@@ -98,7 +98,8 @@ def recipe(plan: Plan, size: int) -> list:
             "INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", str(size),
             "MODEL.ANCHOR_GENERATOR.SIZES", "[[8],[16],[32],[64],[128]]",  # objects ~5..30 px at R
             "SOLVER.MAX_ITER", str(plan.iters), "SOLVER.STEPS", steps, "SOLVER.IMS_PER_BATCH", str(plan.batch),
-            "SOLVER.WARMUP_ITERS", str(max(1, min(50, plan.iters // 4))), "SOLVER.CHECKPOINT_PERIOD", "1000000",  # model_final only (disk)
+            "SOLVER.WARMUP_ITERS", str(max(1, min(50, plan.iters // 4))),
+            "SOLVER.CHECKPOINT_PERIOD", "1000000",  # model_final only (disk)
             "TEST.EVAL_PERIOD", "0", "TEST.DETECTIONS_PER_IMAGE", "100"]
 
 
@@ -192,15 +193,17 @@ def classification_run(plan, arm, seed, work, data, env, extra) -> dict:
     def final():
         if not os.path.isfile(results):
             return None
-        rows = [r for r in json.load(open(results)) if r.get("iteration") == plan.cls_iters]
+        with open(results) as f:
+            rows = [r for r in json.load(f) if r.get("iteration") == plan.cls_iters]
         return rows[-1]["top1"] if rows else None
 
+    side = plan.cls_size // 4 if rgb else plan.cls_size  # equal feature sizes (MobileNetV2: 4x side)
     if final() is None:
         run(["tools/train_classifier.py", "--data", data, "--output-dir", out, "--seed", seed,
              "--arch", "mobilenet_v2" if rgb else "mobilenet_v2_dct", "--channels", "24",
-             "--input-size", plan.cls_size // 4 if rgb else plan.cls_size, "--resize", plan.cls_size // 4 if rgb else plan.cls_size,
+             "--input-size", side, "--resize", side,  # the whole patch: RGB and DCT see the same field of view
              "--max-iter", plan.cls_iters, "--batch-size", plan.cls_batch, "--warmup-epochs", "1",
-             "--num-workers", "1", "--no-progress", "--log-period", "10", "--device", "cpu",
+             "--num-workers", "1", "--no-progress", "--log-period", "10",
              "--stats-images", "200", *extra], env)
     return {"metric": final(), "s_per_iter": median_time(out), "dir": out}
 
@@ -376,7 +379,8 @@ def main(argv=None):
 
     results = {"plan": vars(plan), "extra_opts": args.extra, "arms": {}}
     if os.path.isfile(output):  # keep what earlier (partial) invocations measured
-        results["arms"] = json.load(open(output)).get("arms", {})
+        with open(output) as f:
+            results["arms"] = json.load(f).get("arms", {})
     for seed in plan.seeds:  # arms alternate within a seed, so load drifts hit all arms alike
         for arm in arms:
             if arm in CLS_ARMS:

@@ -23,7 +23,10 @@ def load_study():
 
 @pytest.fixture(scope="module")
 def study():
-    return load_study()
+    from freqdet.data import register_demo_datasets
+
+    yield load_study()
+    register_demo_datasets()  # the study points the builtin demo names at its set: back to the default root
 
 
 def test_every_detection_arm_builds_with_its_input_and_cost(study, tmp_path):
