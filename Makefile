@@ -8,7 +8,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= output/demo
 DEMO_CONFIG ?= configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml
 
-.PHONY: install test demo demo-cls bench-deps benchmark clean
+.PHONY: install test demo demo-cls bench-deps benchmark study study-quick clean
 
 install: $(STAMP)
 
@@ -67,6 +67,21 @@ benchmark: bench-deps
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_detection.py
 	$(PY) benchmarks/flops_classification.py
+
+# Does the frequency input pay off? RGB vs DCT arms x 3 seeds on large photo scenes and photo patches
+# (mate-backgrounds, installed when missing) -> docs/study.json, docs/study.png, and the DCT-192
+# detector's spectral sensitivity heat maps in docs/. Resumes: finished runs are skipped.
+STUDY_DEBS := mate-backgrounds
+study: install
+	dpkg -s $(STUDY_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS) || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS))
+	$(PY) benchmarks/accuracy.py
+
+# The same pipeline on tiny data, 2 iterations, one seed (checks it runs; numbers mean nothing).
+study-quick: install
+	dpkg -s $(STUDY_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS) || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS))
+	$(PY) benchmarks/accuracy.py --quick
 
 clean:
 	rm -rf $(VENV) output build *.egg-info

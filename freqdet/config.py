@@ -33,6 +33,13 @@ def add_freqdet_config(cfg):
     # fixed strided convolution, freqdet.dct.torch_dct.BlockDCT) before normalization. Equal to
     # the loader-side DCT up to float32 rounding; checkpoints are the same either way.
     _C.INPUT.DCT.ON_DEVICE = False
+    # Take the DCT input from the ORIGINAL image: the augmentations' resize/crop/flip are replayed
+    # on the source at UPSAMPLE x scale (a resize goes straight to s x its target size), then the
+    # DCT runs with upsample 1, so the grid is the same (H*s/8, W*s/8) but its pixels are sharper
+    # than those of the upsampled augmented image. Annotations and sizes are unchanged. Only
+    # resize/flip/crop augmentations are supported (others raise); needs ON_DEVICE False.
+    # False is the paper's pipeline (upsample the augmented image s x).
+    _C.INPUT.DCT.FROM_SOURCE = False
 
     # ---- Per-channel statistics -------------------------------------------------------------
     # MODEL.PIXEL_MEAN / PIXEL_STD (Detectron2's keys) hold C values, in the order of

@@ -159,3 +159,19 @@ def test_prepare_demo_cli_skips_complete_data_and_regenerates_cleanly(tmp_path, 
     main(["--output", str(tmp_path), "--num-train", "2", "--num-val", "2", "--image-size", "64"])
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000001.jpg", "000002.jpg"]
     assert demo.is_complete(tmp_path, 2, 2, 64, 0) and not demo.is_complete(tmp_path, 4, 2, 64, 0)
+
+
+def test_scene_parameters_make_another_set_and_defaults_keep_the_demo_json(tmp_path, dataset):
+    params = COCO(dataset[1]["val"]["json_file"]).dataset["info"]["params"]
+    assert set(params) == {"version", "num_images", "image_size", "seed", "polygon_fraction", "quality",
+                           "max_instances"}  # the demo's json carries no scene keys
+    if not Path(demo.MATE_DIR).is_dir():
+        pytest.skip("Debian's mate-backgrounds is not installed")
+    paths = demo.generate_split(tmp_path, "val", 2, 160, seed=0, radius_range=(0.03, 0.06), period_range=(2, 3),
+                                backgrounds="mate", max_instances=8)
+    coco = COCO(paths["json_file"])
+    info = coco.dataset["info"]["params"]
+    assert info["backgrounds"] == "mate" and info["radius_range"] == [0.03, 0.06] and info["period_range"] == [2.0, 3.0]
+    assert coco.anns and max(a["bbox"][2] for a in coco.anns.values()) <= 2 * 0.06 * 160 + 2  # small objects only
+    with pytest.raises(ValueError, match="backgrounds"):
+        demo.photos_for("nope")

@@ -15,6 +15,7 @@ from detectron2.data import transforms as T
 from freqdet.config import dct_channels, dct_upsample
 from freqdet.dct import image_to_dct, parse_channels
 
+from .from_source import check_from_source_augmentations, source_at_scale
 from .image_io import UnreadableImageError, read_image
 
 __all__ = ["DCTDatasetMapper", "dct_dtype"]
@@ -47,7 +48,8 @@ class DCTDatasetMapper(DatasetMapper):
 
     @configurable
     def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
-                 dct_dtype=np.float32, dct_on_device: bool = False, skip_unreadable: bool = False, **kwargs):
+                 dct_dtype=np.float32, dct_on_device: bool = False, dct_from_source: bool = False,
+                 skip_unreadable: bool = False, **kwargs):
         """``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
         cannot be decoded is logged and the mapper returns None, so the training loader
         (:class:`freqdet.data.resumable.PositionDataset`, or Detectron2's MapDataset) maps another
@@ -61,6 +63,11 @@ class DCTDatasetMapper(DatasetMapper):
         self.dct_upsample = int(dct_upsample)
         self.dct_dtype = dct_dtype
         self.dct_on_device = bool(dct_on_device)
+        self.dct_from_source = bool(dct_from_source)
+        if self.dct_from_source:
+            if self.dct_on_device:
+                raise ValueError("INPUT.DCT.FROM_SOURCE needs the loader-side DCT: set INPUT.DCT.ON_DEVICE False")
+            check_from_source_augmentations(self.augmentations.augs)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -70,6 +77,7 @@ class DCTDatasetMapper(DatasetMapper):
             dct_upsample=dct_upsample(cfg),
             dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
             dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
+            dct_from_source=cfg.INPUT.DCT.FROM_SOURCE,
             skip_unreadable=is_train and cfg.DATALOADER.SKIP_UNREADABLE_IMAGES,
         )
         return ret
@@ -93,6 +101,12 @@ class DCTDatasetMapper(DatasetMapper):
         dct = image_to_dct(image, self.dct_channels, self.dct_upsample, self.dct_dtype, self.image_format)
         return torch.from_numpy(dct)
 
+    def source_to_input(self, source: np.ndarray, transforms, image_shape) -> torch.Tensor:
+        """``INPUT.DCT.FROM_SOURCE``: the DCT (upsample 1) of ``source`` replayed through ``transforms``
+        at s x the augmented size (:mod:`freqdet.data.from_source`)."""
+        image = source_at_scale(source, transforms, image_shape, self.dct_upsample)
+        return torch.from_numpy(image_to_dct(image, self.dct_channels, 1, self.dct_dtype, self.image_format))
+
     def __call__(self, dataset_dict):
         dataset_dict = copy.deepcopy(dataset_dict)  # it will be modified below
         try:
@@ -110,12 +124,16 @@ class DCTDatasetMapper(DatasetMapper):
         sem_seg_gt = None
         if "sem_seg_file_name" in dataset_dict:
             sem_seg_gt = utils.read_image(dataset_dict.pop("sem_seg_file_name"), "L").squeeze(2)
+        source = image  # augmentations return new arrays: this stays the original (FROM_SOURCE)
         aug_input = T.AugInput(image, sem_seg=sem_seg_gt)
         transforms = self.augmentations(aug_input)
         image, sem_seg_gt = aug_input.image, aug_input.sem_seg
 
         image_shape = image.shape[:2]  # h, w
-        dataset_dict["image"] = self.image_to_input(image)
+        if self.dct_from_source:
+            dataset_dict["image"] = self.source_to_input(source, transforms, image_shape)
+        else:
+            dataset_dict["image"] = self.image_to_input(image)
         dataset_dict["image_size"] = tuple(image_shape)
         if sem_seg_gt is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg_gt.astype("long"))

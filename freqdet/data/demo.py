@@ -91,10 +91,33 @@ def background_photos() -> tuple:
                  for p in photos)
 
 
-def random_background(rng: np.random.Generator, size: tuple) -> np.ndarray:
-    """A random crop of a random photo, resized to ``size`` (h, w) and maybe mirrored."""
+MATE_DIR = "/usr/share/backgrounds/mate/nature"  # Debian's mate-backgrounds: 1.3-4.9 MPix photos
+BACKGROUNDS = ("bundled", "mate")
+
+
+@functools.lru_cache(maxsize=1)
+def mate_photos(directory: str = MATE_DIR) -> tuple:
+    """The JPEG photos of Debian's ``mate-backgrounds`` (large scenes for the study set)."""
+    files = sorted(Path(directory).glob("*.jpg"))
+    if not files:
+        raise FileNotFoundError(f"no JPEG photos in {directory}: install Debian's mate-backgrounds "
+                                "(apt-get install mate-backgrounds; `make study` does it)")
+    return tuple(np.asarray(Image.open(f).convert("RGB")) for f in files)
+
+
+def photos_for(backgrounds: str) -> tuple:
+    """Background photos by name: "bundled" (PyPI packages, the demo's) or "mate" (:func:`mate_photos`)."""
+    if backgrounds not in BACKGROUNDS:
+        raise ValueError(f"backgrounds must be one of {BACKGROUNDS}, got {backgrounds!r}")
+    return background_photos() if backgrounds == "bundled" else mate_photos()
+
+
+def random_background(rng: np.random.Generator, size: tuple, photos: tuple | None = None) -> np.ndarray:
+    """A random crop of a random photo (default :func:`background_photos`), resized to ``size`` (h, w)
+    and maybe mirrored."""
     h, w = size
-    photo = background_photos()[rng.integers(len(background_photos()))]
+    photos = background_photos() if photos is None else photos
+    photo = photos[rng.integers(len(photos))]
     ph, pw = photo.shape[:2]
     # Largest crop with the target aspect, then a random fraction of it.
     scale = min(ph / h, pw / w) * rng.uniform(0.4, 1.0)
@@ -139,8 +162,10 @@ def shape_mask(kind: str, rng: np.random.Generator, size: tuple, center, radius:
     return m.astype(bool)
 
 
-def shape_fill(texture: str, hue: float, rng: np.random.Generator, size: tuple) -> np.ndarray:
-    """Full-image RGB float fill: the class hue (jittered) modulated by the class texture."""
+def shape_fill(texture: str, hue: float, rng: np.random.Generator, size: tuple,
+               period_range: tuple = (6, 12)) -> np.ndarray:
+    """Full-image RGB float fill: the class hue (jittered) modulated by the class texture, whose
+    period (pixels) is drawn from ``period_range`` (small periods vanish when the image is downsized)."""
     h, w = size
     hsv = np.uint8([[[np.clip(hue + rng.integers(-8, 9), 0, 179) % 180,
                       rng.integers(170, 256), rng.integers(170, 256)]]])
@@ -148,7 +173,7 @@ def shape_fill(texture: str, hue: float, rng: np.random.Generator, size: tuple) 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     theta = rng.uniform(0, np.pi)
     along = xx * np.cos(theta) + yy * np.sin(theta)
-    period = rng.uniform(6, 12)
+    period = rng.uniform(*period_range)
     if texture == "solid":
         pattern = np.ones((h, w), np.float32)
     elif texture == "stripes":
@@ -173,22 +198,26 @@ def occlude(masks: list, new: np.ndarray) -> list:
 
 
 def compose_image(rng: np.random.Generator, size: tuple, max_instances: int = 6,
-                  min_area: int = 64, min_visible: float = 0.4, max_tries: int = 20):
+                  min_area: int = 64, min_visible: float = 0.4, max_tries: int = 20, *,
+                  radius_range: tuple = (0.08, 0.22), period_range: tuple = (6, 12), photos: tuple | None = None):
     """One RGB image and its instances [(class index, visible bool mask)].
+
+    Shape radii are drawn from ``radius_range`` (fractions of the short side), texture periods
+    from ``period_range`` (pixels), backgrounds from ``photos`` (default the bundled ones).
 
     A candidate shape is rejected when it would leave an earlier instance (or itself)
     smaller than ``min_area`` pixels or below ``min_visible`` of its full area, so no
     unlabelled fragment of a dropped shape is ever painted.
     """
     h, w = size
-    image = random_background(rng, size).astype(np.float32)
+    image = random_background(rng, size, photos).astype(np.float32)
     labels, masks, full_areas = [], [], []
     target = int(rng.integers(1, max_instances + 1))
     for _ in range(max_tries):
         if len(labels) >= target:
             break
         cls = int(rng.integers(len(CLASSES)))
-        radius = rng.uniform(0.08, 0.22) * min(h, w)
+        radius = rng.uniform(*radius_range) * min(h, w)
         center = (rng.uniform(0.6 * radius, w - 0.6 * radius), rng.uniform(0.6 * radius, h - 0.6 * radius))
         new = shape_mask(CLASSES[cls][1], rng, size, center, radius)
         visible = occlude(masks, new)
@@ -196,7 +225,7 @@ def compose_image(rng: np.random.Generator, size: tuple, max_instances: int = 6,
         fulls = [areas[0]] + full_areas
         if any(a < min_area or a < min_visible * f for a, f in zip(areas, fulls)):
             continue
-        fill = shape_fill(CLASSES[cls][3], CLASSES[cls][2], rng, size)
+        fill = shape_fill(CLASSES[cls][3], CLASSES[cls][2], rng, size, period_range)
         image[new] = fill[new]
         labels, masks, full_areas = labels + [cls], visible + [new], full_areas + [areas[0]]
     return np.clip(image, 0, 255).astype(np.uint8), list(zip(labels, masks))
@@ -282,6 +311,7 @@ def _clear_split(paths: dict) -> None:
 
 def generate_split(root, split: str, num_images: int, image_size, seed: int = 0, *,
                    polygon_fraction: float = 0.5, quality: int = 90, max_instances: int = 6,
+                   radius_range=(0.08, 0.22), period_range=(6, 12), backgrounds: str = "bundled",
                    progress: bool | None = None) -> dict:
     """Write one split's JPEGs and COCO json; returns its paths.
 
@@ -289,17 +319,24 @@ def generate_split(root, split: str, num_images: int, image_size, seed: int = 0,
     depend on the other split's size, and the same seed gives byte-identical files.
     JPEGs alternate 4:4:4 (even index) and 4:2:0 (odd index) chroma subsampling.
     A previous run's json and numbered JPEGs in the split are removed first.
+    ``radius_range``, ``period_range`` and ``backgrounds`` (see :func:`compose_image`,
+    :func:`photos_for`) make other sets, e.g. the study's large scenes with small, finely
+    textured objects; at their defaults the output is the demo set, byte for byte.
     """
     from tqdm import tqdm
 
     size = _image_size(image_size)
+    photos = photos_for(backgrounds)
+    scene = {"radius_range": [float(v) for v in radius_range], "period_range": [float(v) for v in period_range],
+             "backgrounds": backgrounds}
     paths = split_paths(root, split)
     _clear_split(paths)
     images, annotations = [], []
     show = num_images > 16 if progress is None else progress
     for i in tqdm(range(num_images), desc=f"demo {split}", disable=not show, unit="img"):
         rng = np.random.default_rng([seed, SPLITS.index(split), i])
-        image, instances = compose_image(rng, size, max_instances=max_instances)
+        image, instances = compose_image(rng, size, max_instances=max_instances, radius_range=radius_range,
+                                         period_range=period_range, photos=photos)
         image_id, file_name = i + 1, f"{i + 1:06d}.jpg"
         sampling = "4:4:4" if i % 2 == 0 else "4:2:0"
         Image.fromarray(image).save(os.path.join(paths["image_root"], file_name), "JPEG",
@@ -310,6 +347,8 @@ def generate_split(root, split: str, num_images: int, image_size, seed: int = 0,
             annotations.append(make_annotation(len(annotations) + 1, image_id, cls, mask, as_polygon))
     params = {"version": DEMO_VERSION, "num_images": num_images, "image_size": list(size), "seed": seed,
               "polygon_fraction": polygon_fraction, "quality": quality, "max_instances": max_instances}
+    defaults = {"radius_range": [0.08, 0.22], "period_range": [6.0, 12.0], "backgrounds": "bundled"}
+    params.update({k: v for k, v in scene.items() if v != defaults[k]})  # the demo's json stays as it was
     coco = {"info": {"description": f"freqdet demo shapes ({split})", "params": params},
             "licenses": [], "images": images, "annotations": annotations, "categories": CATEGORIES}
     tmp = paths["json_file"] + ".tmp"
