@@ -24,7 +24,15 @@ $(STAMP): $(PY) setup.py tools/install_detectron2.py
 	$(PY) -c "import freqdet, detectron2"
 	touch $(STAMP)
 
-test: install
+# Debian's mate-backgrounds (1.3-4.9 MPix real photos: the study set, bench_mapper.py, and the tests
+# of both); apt-get runs only when it is missing (as root, as in CI). Without it those tests skip.
+PHOTO_DIR := /usr/share/backgrounds/mate/nature
+$(PHOTO_DIR):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y mate-backgrounds || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mate-backgrounds) || \
+		echo "mate-backgrounds could not be installed: the tests that need it will skip"
+
+test: install $(PHOTO_DIR)
 	$(PY) -m pytest -q tests
 
 # Generate the demo set (once) -> DCT statistics (once) -> train DCT-24 Mask R-CNN from
@@ -52,8 +60,8 @@ $(FASHION_MNIST):
 demo-cls: install $(FASHION_MNIST)
 	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_128 --output $(DEMO_DIR)/classification
 
-# Real photos (Debian's mate-backgrounds, 1.3-4.9 MPix) and libturbojpeg for the paper's pipeline in
-# bench_mapper.py; apt-get runs only when they are missing (as root, as in CI).
+# The photos and libturbojpeg for the paper's pipeline in bench_mapper.py; apt-get runs only when
+# they are missing (as root, as in CI).
 BENCH_DEBS := mate-backgrounds libturbojpeg0
 bench-deps: install
 	dpkg -s $(BENCH_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEBS) || \
@@ -69,18 +77,13 @@ benchmark: bench-deps
 	$(PY) benchmarks/flops_classification.py
 
 # Does the frequency input pay off? RGB vs DCT arms x 3 seeds on large photo scenes and photo patches
-# (mate-backgrounds, installed when missing) -> docs/study.json, docs/study.png, and the DCT-192
-# detector's spectral sensitivity heat maps in docs/. Resumes: finished runs are skipped.
-STUDY_DEBS := mate-backgrounds
-study: install
-	dpkg -s $(STUDY_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS) || \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS))
+# (mate-backgrounds) -> docs/study.json, docs/study.png, and the DCT-192 detector's spectral
+# sensitivity heat maps in docs/. Resumes: finished runs are skipped.
+study: install $(PHOTO_DIR)
 	$(PY) benchmarks/accuracy.py
 
 # The same pipeline on tiny data, 2 iterations, one seed (checks it runs; numbers mean nothing).
-study-quick: install
-	dpkg -s $(STUDY_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS) || \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(STUDY_DEBS))
+study-quick: install $(PHOTO_DIR)
 	$(PY) benchmarks/accuracy.py --quick
 
 clean:
