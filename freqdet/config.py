@@ -113,6 +113,18 @@ def dct_upsample(cfg) -> int:
     return int(s)
 
 
+def load_config(config_file: str, opts=()):
+    """Detectron2's ``get_cfg()`` with freqdet's keys, then ``config_file`` and the command line's
+    ``KEY VALUE`` ``opts`` merged: what every tool starts from (not frozen)."""
+    from detectron2.config import get_cfg
+
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
 def dct_channels(cfg) -> list[int]:
     """Channel indices selected by ``cfg.INPUT.DCT.CHANNELS`` (a one-name list, indices, or a str)."""
     from freqdet.dct import parse_channels

@@ -11,11 +11,9 @@ channels are computed, so one file serves every channel subset at this s.
 import argparse
 import sys
 
-from detectron2.config import get_cfg
 
 import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet import add_freqdet_config
-from freqdet.config import dct_channels
+from freqdet.config import dct_channels, load_config
 from freqdet.data import compute_dct_stats, save_dct_stats
 
 
@@ -34,10 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     selected = dct_channels(cfg)
     if not args.selected_only:
         cfg.INPUT.DCT.CHANNELS = ["192"]

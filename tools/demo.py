@@ -11,13 +11,12 @@ import os
 import sys
 
 import cv2
-from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
 import freqdet  # noqa: F401  (registers models and demo datasets)
-from freqdet import add_freqdet_config
+from freqdet.config import load_config
 from freqdet.engine import DCTPredictor
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -56,10 +55,7 @@ def main(argv=None):
     p.add_argument("--confidence-threshold", type=float, default=0.5)
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
     args = p.parse_args(argv)
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     predictor = DCTPredictor(cfg)
     files = list_images(args.input)[: args.max_images or None]

@@ -13,12 +13,10 @@ import argparse
 
 import cv2
 import numpy as np
-from detectron2.config import get_cfg
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 
-from freqdet import add_freqdet_config
-from freqdet.config import dct_channels
+from freqdet.config import dct_channels, load_config
 from freqdet.data import DCTDatasetMapper
 from freqdet.dct import dct_to_image, image_to_dct
 
@@ -50,10 +48,7 @@ def main(argv=None):
     p.add_argument("--output", required=True, help="PNG to write")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
     args = p.parse_args(argv)
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     rgb, seen = network_view(read_image(args.input, format=cfg.INPUT.FORMAT), cfg)
     h, w = rgb.shape[:2]
     c, s = len(dct_channels(cfg)), cfg.INPUT.DCT.UPSAMPLE

@@ -34,24 +34,19 @@ COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def detector(args, argv):
     """(evaluate, module, channels, default output, metric) for a FreqRCNN config + checkpoint."""
     from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.config import get_cfg
     from detectron2.data import DatasetCatalog, build_detection_test_loader
     from detectron2.evaluation import COCOEvaluator, inference_on_dataset
     from detectron2.modeling import build_model
 
     import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
-    from freqdet import add_freqdet_config
-    from freqdet.config import dct_channels
+    from freqdet.config import dct_channels, load_config
     from freqdet.data import DCTDatasetMapper
 
     p = argparse.ArgumentParser(prog="spectral_sensitivity.py detector")
     p.add_argument("--config-file", required=True)
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
     a = p.parse_args(argv)
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(a.config_file)
-    cfg.merge_from_list(a.opts)
+    cfg = load_config(a.config_file, a.opts)
     cfg.freeze()
     if not cfg.MODEL.WEIGHTS:
         raise ValueError("set MODEL.WEIGHTS to the trained detector's checkpoint")

@@ -13,7 +13,6 @@ import os
 import weakref
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import (
     AMPTrainer, DefaultTrainer, SimpleTrainer, create_ddp_model, default_argument_parser, default_setup,
@@ -22,7 +21,7 @@ from detectron2.engine import (
 from detectron2.utils import comm
 
 import freqdet  # noqa: F401  (registers backbones, meta-arch, demo datasets)
-from freqdet import add_freqdet_config
+from freqdet.config import load_config
 from freqdet.data import DCTDatasetMapper, ensure_dct_stats
 from freqdet.data.resumable import build_resumable_detection_train_loader
 from freqdet.evaluation import COCOEvaluator  # Detectron2's, for json from any tool
@@ -82,10 +81,7 @@ class Trainer(ResumableTrainerMixin, DefaultTrainer):
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

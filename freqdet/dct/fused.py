@@ -10,10 +10,13 @@ along each axis enlarged block b depends only on source samples 4b-1 .. 4b+4 thr
 source's edge by one sample gives exactly the reference's replicate padding of the enlarged
 image.
 
-Why this is fast: the vertical pass is one matrix product per strip over overlapping row
-windows, with the YCbCr mixing folded into its matrix (rows = the (component, u) pairs needed);
-the horizontal pass is two matrix products over non-overlapping column chunks, added. Strips
-of block rows keep the intermediates in cache. :mod:`.reference` is the test oracle.
+Why this is fast: each colour component is done on its own, at only its own vertical (u) and
+horizontal (v) frequencies, so no (u, v) outside the subset is computed (for a square subset,
+exactly the subset). Its vertical pass is one matrix product per strip over overlapping row
+windows, with the YCbCr mixing folded into the matrix; its horizontal pass is one product over
+non-overlapping column chunks whose shares are added. Strips of block rows keep the
+intermediates in cache. float16 output goes through OpenCV's conversion. :mod:`.reference` is
+the test oracle.
 """
 from __future__ import annotations
 
