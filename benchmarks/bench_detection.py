@@ -25,12 +25,12 @@ import time
 import cv2
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, DatasetMapper
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 import freqdet
+from freqdet.config import load_config
 from freqdet.data import (
     DCTDatasetMapper, compute_dct_stats, generate_demo_dataset, register_demo_datasets, save_dct_stats,
 )
@@ -52,10 +52,7 @@ S2 = ["INPUT.DCT.UPSAMPLE", 2, "MODEL.RPN.IN_FEATURES", ["p2", "p3", "p4", "p5",
 
 def make_cfg(kind, device, stats):
     """The demo config for one of rgb / dct24_s2 / dct24_s1."""
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(CONFIG)
-    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.PIXEL_STATS_FILE", stats])
+    cfg = load_config(CONFIG, ["MODEL.DEVICE", device, "MODEL.PIXEL_STATS_FILE", stats])
     if kind in ("dct24_s2", "rgb"):
         cfg.merge_from_list(S2)
     if kind == "rgb":  # Detectron2's own model and mapper; ImageNet BGR statistics
@@ -66,10 +63,7 @@ def make_cfg(kind, device, stats):
 
 def coco_cfg(name, device):
     config, overrides = COCO_CONFIGS[name]
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(config)
-    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
+    cfg = load_config(config, ["MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
                          "TEST.DETECTIONS_PER_IMAGE", 100, *overrides])
     if cfg.MODEL.META_ARCHITECTURE == "FreqRCNN":  # latency does not depend on the statistics
         c = len(freqdet.config.dct_channels(cfg))

@@ -37,12 +37,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from detectron2.config import get_cfg  # noqa: E402
 from detectron2.data import DatasetMapper  # noqa: E402
 from detectron2.data import detection_utils as utils  # noqa: E402
 from detectron2.data import transforms as T  # noqa: E402
 
-import freqdet  # noqa: E402
+from freqdet.config import load_config  # noqa: E402
 from freqdet.data import DCTDatasetMapper  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,9 +102,7 @@ def photos(dirs, max_mpix, max_per_dir):
 
 
 def make_cfg(overrides=()):
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(CONFIG)
+    cfg = load_config(CONFIG)
     # Detectron2's training augmentation, fixed to 800 so every pipeline does the same work.
     cfg.merge_from_list(["INPUT.MIN_SIZE_TRAIN", (800,), "INPUT.MAX_SIZE_TRAIN", 1333, *overrides])
     return cfg

@@ -32,18 +32,15 @@ def final_ap(metrics_file):
 def evaluate(train_dir, dtype, stats, opts):
     """COCO bbox/segm AP of ``train_dir``'s final model with DCT inputs handed as ``dtype``."""
     from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.config import get_cfg
     from detectron2.data import build_detection_test_loader
     from detectron2.evaluation import COCOEvaluator, inference_on_dataset
     from detectron2.modeling import build_model
 
-    import freqdet
+    import freqdet  # noqa: F401  (registers FreqRCNN and the demo datasets)
+    from freqdet.config import load_config
     from freqdet.data import DCTDatasetMapper
 
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(os.path.join(REPO, CONFIG))
-    cfg.merge_from_list(["INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", stats, *opts])
+    cfg = load_config(os.path.join(REPO, CONFIG), ["INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", stats, *opts])
     model = build_model(cfg).eval()
     DetectionCheckpointer(model).load(os.path.join(train_dir, "model_final.pth"))
     name = cfg.DATASETS.TEST[0]

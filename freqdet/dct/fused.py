@@ -63,7 +63,7 @@ class _Group:
     """The output channels of one colour component: its own vertical and horizontal frequencies,
     so that no (u, v) outside the subset is computed (square subsets: exactly the subset)."""
 
-    vertical: np.ndarray  # (pairs, window*3): rows u of this component, columns (row offset, colour)
+    vertical: np.ndarray  # (ku, window*3): rows u of this component, columns (row offset, colour)
     horizontal: np.ndarray  # (span*kv, step): rows (chunk j, v), chunk j's share of the horizontal taps
     pair_index: np.ndarray  # per channel of the group: its u row of `vertical`
     v_index: np.ndarray  # per channel of the group: its position among the group's horizontal frequencies
@@ -79,7 +79,10 @@ class _Plan:
     lead: int  # samples replicated before the first one (1 at s=2: sample -1)
     span: int  # column chunks of `step` one window covers
     groups: tuple  # one _Group per colour component present
-    num_channels: int
+
+    @property
+    def num_channels(self) -> int:
+        return sum(len(g.rows) for g in self.groups)
 
 
 def _horizontal_taps(freqs, upsample: int, span: int, step: int, window: int) -> np.ndarray:
@@ -108,8 +111,7 @@ def _plan(channels: tuple, upsample: int, input_format: str) -> _Plan:
             horizontal=_horizontal_taps(freqs_v, upsample, span, step, window).astype(np.float32),
             pair_index=np.searchsorted(freqs_u, u[rows]), v_index=np.searchsorted(freqs_v, v[rows]), rows=rows,
         ))
-    return _Plan(step=step, window=window, lead=(window - step) // 2, span=span, groups=tuple(groups),
-                 num_channels=len(chans))
+    return _Plan(step=step, window=window, lead=(window - step) // 2, span=span, groups=tuple(groups))
 
 
 def _row_windows(x: np.ndarray, count: int, length: int, step: int) -> np.ndarray:
