@@ -17,6 +17,10 @@ Classification (MobileNetV2, tools/train_classifier.py's engine): ``cls_rgb`` at
 ``cls_dct24`` at size, equal feature sizes (MobileNetV2's stride-2 first conv vs the stride-8 DCT
 grid), on photo patches (freqdet/classification/photo_patches.py says what and why).
 
+After the runs: the spectral sensitivity of the first seed's DCT-192 detector per 2x2 band and per
+colour component, a gated twin of it (same seed and schedule) for the gate's selection rates, and
+both rankings against the square-24 subset and each other (``"spectral_ranking"`` in the JSON).
+
 Every (arm, seed) is one run with SEED set; finished runs are skipped, so the study resumes.
 Per arm: per-seed metric, mean ± std, and the cost: GFLOPs (fvcore, one image at R, 1 MAC =
 1 flop), bytes handed to the model per image, train s/iter (median of Detectron2's "time").
@@ -260,6 +264,39 @@ def classification_cost(plan, arm) -> dict:
             "image_px": plan.cls_size // 4 if rgb else plan.cls_size, "dtype": "torch.float32"}
 
 
+# The demo gate's settings (configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml says why), on dct192_s2_R.
+GATE = ["MODEL.FREQ_GATE.ENABLED", "True", "MODEL.FREQ_GATE.LAMBDA", "0.5", "MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS", "30",
+        "MODEL.FREQ_GATE.GRAD_SCALE", "100.0", "MODEL.FREQ_GATE.TAU", "2.0", "MODEL.FREQ_GATE.TAU_MIN", "0.5"]
+
+
+def gate_run(plan, work, env, extra) -> dict:
+    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set."""
+    arm_opts, size = detection_arms(plan)["dct192_s2_R"]
+    out = os.path.join(work, "runs", f"gate192_s2_R_seed{plan.seeds[0]}")
+    rates = os.path.join(out, "gate_selection_rates.json")
+    if final_bbox_ap(out) is None or not os.path.isfile(rates):
+        run(["tools/train_net.py", "--config-file", CONFIG, *recipe(plan, size), *arm_opts, *GATE,
+             "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env), "SEED", plan.seeds[0],
+             "OUTPUT_DIR", out, *extra], env)
+    with open(rates) as f:
+        summary = {k: v for k, v in json.load(f).items() if k not in ("rates", "names")}
+    return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
+
+
+def rankings(sensitivity_files: list, rates_file: str) -> dict:
+    """Per sensitivity unit: its ranking against the square-24 subset and the gate's selection rates."""
+    from freqdet.engine.selection import load_selection_rates
+    from freqdet.engine.sensitivity import compare_rankings
+
+    rates = load_selection_rates(rates_file)
+    out = {}
+    for path in sensitivity_files:
+        with open(path) as f:
+            data = json.load(f)
+        out[data["unit"]] = compare_rankings(data["units"], data["metric"], rates)
+    return out
+
+
 def spectral_sensitivity(plan, work, env, units, max_images, out_dir, extra) -> list:
     """tools/spectral_sensitivity.py on the first seed's DCT-192 detector, one JSON + heat map per unit."""
     arm_opts, size = detection_arms(plan)["dct192_s2_R"]
@@ -399,6 +436,8 @@ def main(argv=None):
     if args.sensitivity and "dct192_s2_R" in arms:
         results["spectral_sensitivity"] = spectral_sensitivity(plan, work, env, args.sensitivity, args.sensitivity_images,
                                                                os.path.dirname(output), args.extra)
+        results["gate"] = gate_run(plan, work, env, args.extra)
+        results["spectral_ranking"] = rankings(results["spectral_sensitivity"], results["gate"]["rates_file"])
         with open(output, "w") as f:
             json.dump(results, f, indent=1)
     print(table(results))

@@ -61,6 +61,18 @@ def test_one_arm_end_to_end_resumes_and_plots(study, tmp_path):
     assert metrics.stat().st_mtime_ns == before and again["arms"]["dct24_s2_R"]["seeds"]["1"]["metric"] == run["metric"]
 
 
+def test_dct192_arm_then_sensitivity_gate_and_rankings(study, tmp_path):
+    results = study.main(["--quick", "--arms", "dct192_s2_R", "--work-dir", str(tmp_path), "--sensitivity", "component"])
+    sens = json.loads(Path(results["spectral_sensitivity"][0]).read_text())
+    assert sens["unit"] == "component" and [u["name"] for u in sens["units"]] == ["Y", "Cb", "Cr"]
+    gate = results["gate"]
+    assert gate["metric"] is not None and 0 <= gate["mean_channels_on"] <= 192
+    rates = json.loads(Path(gate["rates_file"]).read_text())["rates"]
+    ranking = results["spectral_ranking"]["component"]
+    assert ranking["gate_rate"]["Y"] == pytest.approx(sum(rates[str(c)] for c in range(64)) / 64, abs=1e-4)
+    assert json.loads((tmp_path / "study.json").read_text())["spectral_ranking"] == ranking
+
+
 def test_summary_table_and_plot_of_several_seeds(study, tmp_path):
     cost = {"gflops": 1.0, "input_bytes": 3000.0, "input_shape": [3, 8, 8], "image_px": 8, "dtype": "torch.uint8"}
     results = {"plan": {"seeds": [1, 2, 3]}, "arms": {

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -14,7 +15,8 @@ from detectron2.modeling import build_model
 import freqdet
 from freqdet.data import DCTDatasetMapper
 from freqdet.dct import named_subsets
-from freqdet.engine.sensitivity import frequency_units, ranking_vs_subset, zero_channels
+from freqdet.engine.selection import save_selection_rates
+from freqdet.engine.sensitivity import compare_rankings, frequency_units, ranking_vs_subset, zero_channels
 from test_train_net import DEMO_CONFIG, TINY, tiny, train  # noqa: F401  (tiny: the fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +49,26 @@ def test_ranking_vs_square24_counts_the_costliest_channels():
     assert r["top_k"] == 24 and r["in_subset"] == 20 and r["top_channels"][0] == 191
 
 
+def test_compare_rankings_on_bands_counts_square24_and_correlates_with_gate():
+    bands = frequency_units(range(192), "band")
+    inside = ["Y u0-1 v0-1", "Y u0-1 v2-3", "Y u2-3 v0-1", "Y u2-3 v2-3", "Cb u0-1 v0-1", "Cr u0-1 v0-1"]
+    # Drops fall with the band's position except one high Cr band that costs most.
+    units = [{**u, "drop": {"bbox/AP": 48.0 - i}} for i, u in enumerate(bands)]
+    units[-1]["drop"]["bbox/AP"] = 100.0
+    rates = np.zeros(192)
+    for i, u in enumerate(bands):
+        rates[u["channels"]] = 1.0 - i / 48  # the gate agrees with the drops' order (but not on the Cr band)
+    r = compare_rankings(units, "bbox/AP", rates)
+    assert r["units_in_subset"] == inside
+    assert r["costliest_units"][0] == "Cr u6-7 v6-7" and len(r["costliest_units"]) == 6
+    # The six costliest: Cr u6-7 v6-7 and Y's first five bands in row order (u0-1 v0-1 .. v6-7, u2-3 v0-1),
+    # three of them in square-24; the gate's six add Y u2-3 v2-3: four.
+    assert r["costliest_in_subset"] == 3
+    assert r["gate_top_units"] == [u["name"] for u in bands[:6]] and r["gate_top_in_subset"] == 4
+    assert 0.8 < r["spearman_drop_vs_gate_rate"] < 1.0
+    assert compare_rankings(units, "bbox/AP", np.ones(192))["spearman_drop_vs_gate_rate"] is None  # constant gate
+
+
 def test_zero_channels_sets_normalized_input_to_zero():
     conv = torch.nn.Conv2d(4, 2, 1)
     x = torch.randn(1, 4, 3, 3)
@@ -63,7 +85,10 @@ def test_detector_sensitivity_json_baseline_and_heatmap(tiny, tmp_path):
     opts = [*TINY, *DCT192, "MODEL.PIXEL_STATS_FILE", str(tiny["stats"]), "MODEL.WEIGHTS", str(weights),
             "DATASETS.TEST", '("tiny_val",)', "OUTPUT_DIR", str(tmp_path)]
     out = tmp_path / "sens.json"
-    data = load_tool().main(["--unit", "component", "--output", str(out), "detector", "--config-file", DEMO_CONFIG, *opts])
+    rates = np.r_[np.full(64, 0.9), np.full(64, 0.5), np.full(64, 0.1)]
+    save_selection_rates(tmp_path / "rates.json", rates, 2)
+    data = load_tool().main(["--unit", "component", "--output", str(out), "--gate-rates", str(tmp_path / "rates.json"),
+                             "detector", "--config-file", DEMO_CONFIG, *opts])
 
     saved = json.loads(out.read_text())
     assert [u["name"] for u in saved["units"]] == ["Y", "Cb", "Cr"] and saved["num_images"] == 2
@@ -72,6 +97,8 @@ def test_detector_sensitivity_json_baseline_and_heatmap(tiny, tmp_path):
         assert u["drop"]["bbox/AP"] == pytest.approx(saved["baseline"]["bbox/AP"] - u["metrics"]["bbox/AP"])
         assert all(saved["drops"][str(c)] == u["drop"]["bbox/AP"] for c in u["channels"])
     assert out.with_suffix(".png").stat().st_size > 10_000
+    assert saved["ranking"]["gate_rate"] == {"Y": 0.9, "Cb": 0.5, "Cr": 0.1}
+    assert saved["ranking"]["units_in_subset"] == []  # no component lies wholly inside square-24
 
     # The baseline is a plain evaluation of the same checkpoint.
     cfg = get_cfg()

@@ -14,7 +14,9 @@ detectors, top-1/top-5 for classifiers; inputs are mapped once and reused). The 
 plain evaluation. Writes a JSON (baseline, every unit's metrics and drop, and the drop per channel
 under ``"drops"``) and, beside it, the drops of ``--metric`` as the three 8x8 grids (Y, Cb, Cr)
 the gate's selection-rate heat map uses, so the two read side by side. With ``--unit channel`` on
-all 192 channels the JSON also says how many of the 24 costliest channels are in the square-24 subset.
+all 192 channels the JSON also says how many of the 24 costliest channels are in the square-24 subset;
+for every unit, ``"ranking"`` compares the units' order with the square-24 subset and, given
+``--gate-rates`` (a gated model's ``gate_selection_rates.json``), with the gate's selection rates.
 """
 import argparse
 import json
@@ -23,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from freqdet.engine.sensitivity import UNITS, drops_per_channel, frequency_units, ranking_vs_subset, sensitivity
+from freqdet.engine.selection import load_selection_rates
+from freqdet.engine.sensitivity import (UNITS, compare_rankings, drops_per_channel, frequency_units, ranking_vs_subset,
+                                       sensitivity)
 from freqdet.visualize import plot_channel_grids
 
 FORMAT = "freqdet.spectral_sensitivity/1"
@@ -116,10 +120,12 @@ def main(argv=None):
     parser.add_argument("--max-images", type=int, default=None, help="evaluate only the first N val images (speed)")
     parser.add_argument("--metric", default=None, help="metric of the heat map (default bbox/AP or top1)")
     parser.add_argument("--output", help="JSON path (default OUTPUT_DIR/spectral_sensitivity_<unit>.json)")
+    parser.add_argument("--gate-rates", help="gate_selection_rates.json to rank against (tools/train_net.py, gate on)")
     parser.add_argument("task", choices=("detector", "classifier"))
     parser.add_argument("task_args", nargs=argparse.REMAINDER, help="the task's own arguments")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    rates = load_selection_rates(args.gate_rates) if args.gate_rates else None  # bad file: fail before evaluating
     evaluate, module, channels, out, metric, num_images = (detector if args.task == "detector" else classifier)(
         args, args.task_args)
     metric = args.metric or metric
@@ -133,6 +139,9 @@ def main(argv=None):
             "num_images": num_images, "channels": [int(c) for c in channels], **result, "drops": drops}
     if args.unit == "channel" and len(drops) == 192:  # compare with the paper's square-24 subset
         data["ranking_vs_square24"] = ranking_vs_subset(drops, "24")
+    data["ranking"] = compare_rankings(result["units"], metric, rates)
+    if args.gate_rates:
+        data["ranking"]["gate_rates_file"] = str(args.gate_rates)
     out.write_text(json.dumps(data, indent=1))
     top = sorted(result["units"], key=lambda r: -r["drop"][metric])[:5]
     title = (f"{metric} drop per {args.unit} ({num_images} images, baseline {result['baseline'][metric]:.2f}); "

@@ -24,7 +24,8 @@ from torch import nn
 
 from ..dct.channels import COMPONENTS, NUM_CHANNELS, channel_name
 
-__all__ = ["UNITS", "frequency_units", "zero_channels", "sensitivity", "drops_per_channel", "ranking_vs_subset"]
+__all__ = ["UNITS", "frequency_units", "zero_channels", "sensitivity", "drops_per_channel", "ranking_vs_subset",
+           "compare_rankings"]
 
 UNITS = ("channel", "band", "component")
 
@@ -108,3 +109,45 @@ def ranking_vs_subset(drops: dict, subset: str = "24") -> dict:
     ranked = sorted(drops, key=lambda c: -drops[c])[:len(members)]
     return {"subset": subset, "top_k": len(members), "in_subset": sum(int(c) in members for c in ranked),
             "top_channels": [int(c) for c in ranked]}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray):
+    """Spearman's rank correlation (ties get their mean rank); None when either side is constant."""
+    def ranks(x):
+        order = np.argsort(x, kind="stable")
+        r = np.empty(len(x))
+        r[order] = np.arange(len(x))
+        _, groups = np.unique(x, return_inverse=True)
+        return (np.bincount(groups, r) / np.bincount(groups))[groups]
+
+    ra, rb = ranks(np.asarray(a, float)), ranks(np.asarray(b, float))
+    if ra.std() == 0 or rb.std() == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def compare_rankings(units: Sequence[dict], metric: str, rates=None, subset: str = "24") -> dict:
+    """Unit by unit, does the ranking by accuracy drop agree with the static ``subset`` and the gate?
+
+    ``k`` = the units lying wholly inside ``subset`` (square-24 is exactly 6 of the 48 bands: Y's four
+    lowest, Cb's and Cr's lowest); reported: how many of the ``k`` costliest units are among them, and,
+    with the gate's 192 selection ``rates``, each unit's mean rate, the same count for the ``k`` units
+    the gate keeps most, and Spearman's correlation of drop and rate over all units.
+    """
+    from ..dct import named_subsets
+
+    members = set(named_subsets()[subset])
+    names = [u["name"] for u in units]
+    drop = np.array([float(u["drop"][metric]) for u in units])
+    inside = [set(u["channels"]) <= members for u in units]
+    k = sum(inside)
+    top = lambda v: [int(i) for i in np.argsort(-v, kind="stable")[:k]]  # ties: unit order (low frequencies first)
+    out = {"subset": subset, "metric": metric, "units_in_subset": [n for n, i in zip(names, inside) if i],
+           "costliest_units": [names[i] for i in top(drop)], "costliest_in_subset": sum(inside[i] for i in top(drop))}
+    if rates is not None:
+        rates = np.asarray(rates, float)
+        rate = np.array([rates[u["channels"]].mean() for u in units])
+        out.update({"gate_rate": dict(zip(names, rate.round(4).tolist())),
+                    "gate_top_units": [names[i] for i in top(rate)], "gate_top_in_subset": sum(inside[i] for i in top(rate)),
+                    "spearman_drop_vs_gate_rate": _spearman(drop, rate)})
+    return out
