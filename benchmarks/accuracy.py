@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -269,8 +270,9 @@ GATE = ["MODEL.FREQ_GATE.ENABLED", "True", "MODEL.FREQ_GATE.LAMBDA", "0.5", "MOD
         "MODEL.FREQ_GATE.GRAD_SCALE", "100.0", "MODEL.FREQ_GATE.TAU", "2.0", "MODEL.FREQ_GATE.TAU_MIN", "0.5"]
 
 
-def gate_run(plan, work, env, extra) -> dict:
-    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set."""
+def gate_run(plan, work, env, out_dir, extra) -> dict:
+    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set
+    (JSON and heat map copied to ``out_dir`` as study_gate_selection_rates.*, beside the sensitivity maps)."""
     arm_opts, size = detection_arms(plan)["dct192_s2_R"]
     out = os.path.join(work, "runs", f"gate192_s2_R_seed{plan.seeds[0]}")
     rates = os.path.join(out, "gate_selection_rates.json")
@@ -278,6 +280,8 @@ def gate_run(plan, work, env, extra) -> dict:
         run(["tools/train_net.py", "--config-file", CONFIG, *recipe(plan, size), *arm_opts, *GATE,
              "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env), "SEED", plan.seeds[0],
              "OUTPUT_DIR", out, *extra], env)
+    for ext in (".json", ".png"):
+        shutil.copyfile(os.path.splitext(rates)[0] + ext, os.path.join(out_dir, "study_gate_selection_rates" + ext))
     with open(rates) as f:
         summary = {k: v for k, v in json.load(f).items() if k not in ("rates", "names")}
     return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
@@ -436,7 +440,7 @@ def main(argv=None):
     if args.sensitivity and "dct192_s2_R" in arms:
         results["spectral_sensitivity"] = spectral_sensitivity(plan, work, env, args.sensitivity, args.sensitivity_images,
                                                                os.path.dirname(output), args.extra)
-        results["gate"] = gate_run(plan, work, env, args.extra)
+        results["gate"] = gate_run(plan, work, env, os.path.dirname(output), args.extra)
         results["spectral_ranking"] = rankings(results["spectral_sensitivity"], results["gate"]["rates_file"])
         with open(output, "w") as f:
             json.dump(results, f, indent=1)

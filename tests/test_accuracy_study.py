@@ -71,6 +71,7 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(study, tmp_path):
     ranking = results["spectral_ranking"]["component"]
     assert ranking["gate_rate"]["Y"] == pytest.approx(sum(rates[str(c)] for c in range(64)) / 64, abs=1e-4)
     assert json.loads((tmp_path / "study.json").read_text())["spectral_ranking"] == ranking
+    assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text())["rates"] == rates
 
 
 def test_summary_table_and_plot_of_several_seeds(study, tmp_path):
