@@ -101,7 +101,9 @@ def recipe(plan: Plan, size: int) -> list:
     return ["MODEL.MASK_ON", "False", "DATASETS.TRAIN", f'("{DATASETS[0]}",)', "DATASETS.TEST", f'("{DATASETS[1]}",)',
             "INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", str(size),
             "INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", str(size),
-            "MODEL.ANCHOR_GENERATOR.SIZES", "[[8],[16],[32],[64],[128]]",  # objects ~5..30 px at R
+            # objects ~5..30 px at R: anchors scale with the image (at 2R the objects are twice as large;
+            # R's anchors there would sit on twice-as-coarse levels, relative to the object)
+            "MODEL.ANCHOR_GENERATOR.SIZES", str([[a * size // plan.size] for a in (8, 16, 32, 64, 128)]).replace(" ", ""),
             "SOLVER.MAX_ITER", str(plan.iters), "SOLVER.STEPS", steps, "SOLVER.IMS_PER_BATCH", str(plan.batch),
             "SOLVER.WARMUP_ITERS", str(max(1, min(50, plan.iters // 4))),
             "SOLVER.CHECKPOINT_PERIOD", "1000000",  # model_final only (disk)
