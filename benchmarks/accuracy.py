@@ -278,10 +278,13 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
     arm_opts, size = detection_arms(plan)["dct192_s2_R"]
     out = os.path.join(work, "runs", f"gate192_s2_R_seed{plan.seeds[0]}")
     rates = os.path.join(out, "gate_selection_rates.json")
-    if final_bbox_ap(out) is None or not os.path.isfile(rates):
-        run(["tools/train_net.py", "--config-file", CONFIG, *recipe(plan, size), *arm_opts, *GATE,
-             "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env), "SEED", plan.seeds[0],
-             "OUTPUT_DIR", out, *extra], env)
+    opts = [*recipe(plan, size), *arm_opts, *GATE, "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env),
+            "SEED", plan.seeds[0], "OUTPUT_DIR", out, *extra]
+    if final_bbox_ap(out) is None and not os.path.isfile(os.path.join(out, "model_final.pth")):
+        run(["tools/train_net.py", "--config-file", CONFIG, *opts], env)
+    if not os.path.isfile(rates) or "on_probability" not in open(rates).read():  # rates of an older freqdet
+        run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts,
+             "MODEL.WEIGHTS", os.path.join(out, "model_final.pth")], env)
     for ext in (".json", ".png"):
         shutil.copyfile(os.path.splitext(rates)[0] + ext, os.path.join(out_dir, "study_gate_selection_rates" + ext))
     with open(rates) as f:
@@ -290,16 +293,20 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
 
 
 def rankings(sensitivity_files: list, rates_file: str) -> dict:
-    """Per sensitivity unit: its ranking against the square-24 subset and the gate's selection rates."""
-    from freqdet.engine.selection import load_selection_rates
+    """Per sensitivity unit: its ranking against the square-24 subset and the gate, both by the gate's
+    inference selection rates and by its training-time on-probabilities (which rank even when the
+    inference mask keeps nothing)."""
+    from freqdet.engine.selection import per_channel_values
     from freqdet.engine.sensitivity import compare_rankings
 
-    rates = load_selection_rates(rates_file)
+    with open(rates_file) as f:
+        gate = json.load(f)
     out = {}
     for path in sensitivity_files:
         with open(path) as f:
             data = json.load(f)
-        out[data["unit"]] = compare_rankings(data["units"], data["metric"], rates)
+        out[data["unit"]] = {key: compare_rankings(data["units"], data["metric"], per_channel_values(gate, key))
+                             for key in ("rates", "on_probability")}
     return out
 
 

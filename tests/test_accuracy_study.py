@@ -67,11 +67,14 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(study, tmp_path):
     assert sens["unit"] == "component" and [u["name"] for u in sens["units"]] == ["Y", "Cb", "Cr"]
     gate = results["gate"]
     assert gate["metric"] is not None and 0 <= gate["mean_channels_on"] <= 192
-    rates = json.loads(Path(gate["rates_file"]).read_text())["rates"]
+    saved_rates = json.loads(Path(gate["rates_file"]).read_text())
     ranking = results["spectral_ranking"]["component"]
-    assert ranking["gate_rate"]["Y"] == pytest.approx(sum(rates[str(c)] for c in range(64)) / 64, abs=1e-4)
-    assert json.loads((tmp_path / "study.json").read_text())["spectral_ranking"] == ranking
-    assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text())["rates"] == rates
+    for key in ("rates", "on_probability"):
+        values = saved_rates[key]
+        assert ranking[key]["gate_rate"]["Y"] == pytest.approx(sum(values[str(c)] for c in range(64)) / 64, abs=1e-4)
+    assert 0 < ranking["on_probability"]["gate_rate"]["Cb"] < 1
+    assert json.loads((tmp_path / "study.json").read_text())["spectral_ranking"]["component"] == ranking
+    assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text()) == saved_rates
 
 
 def test_summary_table_and_plot_of_several_seeds(study, tmp_path):

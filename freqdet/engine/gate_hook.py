@@ -30,14 +30,22 @@ def write_gate_outputs(
 ) -> Optional[str]:
     """Measure selection rates over ``data_loader``; the main process writes the JSON (and PNG).
 
+    The JSON also holds ``on_probability``: each channel's mean training-time probability of being
+    on (see :func:`compute_selection_rates`), which still ranks the channels when ``on > off``
+    keeps none.
+
     Used by the hook at the end of training and by ``train_net.py --eval-only``. Every process
     must call it (the rates are gathered across processes). Returns the JSON path on the main
     process, None elsewhere.
     """
+    if iter(data_loader) is data_loader:  # a one-shot iterator: two passes below
+        data_loader = list(data_loader)
     rates, n = compute_selection_rates(model, data_loader, run=run)
+    on_probability, _ = compute_selection_rates(model, data_loader, run=run, probabilities=True)
     if not comm.is_main_process():
         return None
-    path = save_selection_rates(os.path.join(output_dir, filename), rates, n, **meta)
+    path = save_selection_rates(os.path.join(output_dir, filename), rates, n, **meta,
+                                on_probability={str(i): round(float(p), 6) for i, p in enumerate(on_probability)})
     logger.info("Gate keeps %.1f of %d channels per image on average (%s); rates in %s",
                 rates.sum(), len(rates),
                 ", ".join(f"{c} {v:.1f}" for c, v in zip(COMPONENTS, rates.reshape(3, -1).sum(1))), path)

@@ -38,8 +38,13 @@ def compute_selection_rates(
     data_loader: Iterable,
     run: Optional[Callable[[nn.Module, Any], Any]] = None,
     max_batches: Optional[int] = None,
+    probabilities: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Fraction of images for which the (deterministic, eval-mode) gate keeps each channel.
+
+    ``probabilities=True`` averages instead each channel's probability of being on under the
+    training-time hard Gumbel-softmax, sigmoid(on - off) whatever the temperature: the gate's
+    preference order even where no channel passes ``on > off`` (a collapsed inference mask).
 
     Returns ``(rates, num_images)``, ``rates`` of shape (C,), summed over all processes when
     distributed (each process sees its shard, as Detectron2's inference sampler gives).
@@ -70,12 +75,14 @@ def compute_selection_rates(
                 run(model, batch)
             except _GateReached:
                 pass
-            mask = gate.last_mask
+            mask, logits = gate.last_mask, gate.last_logits
             if mask is None:
                 raise RuntimeError("the model's forward did not reach its FrequencyGate")
+            if probabilities:
+                mask = torch.sigmoid(logits[..., 1].float() - logits[..., 0].float())
             total += mask.detach().to("cpu", torch.float64).sum(dim=0)
             count += mask.shape[0]
-            gate.last_mask = None
+            gate.last_mask = gate.last_logits = None
     finally:
         handle.remove()
         model.train(was_training)

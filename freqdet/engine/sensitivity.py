@@ -132,7 +132,7 @@ def compare_rankings(units: Sequence[dict], metric: str, rates=None, subset: str
     ``k`` = the units lying wholly inside ``subset`` (square-24 is exactly 6 of the 48 bands: Y's four
     lowest, Cb's and Cr's lowest); reported: how many of the ``k`` costliest units are among them, and,
     with the gate's 192 selection ``rates``, each unit's mean rate, the same count for the ``k`` units
-    the gate keeps most, and Spearman's correlation of drop and rate over all units.
+    the gate keeps most (None for a constant gate), and Spearman's correlation of drop and rate.
     """
     from ..dct import named_subsets
 
@@ -147,7 +147,9 @@ def compare_rankings(units: Sequence[dict], metric: str, rates=None, subset: str
     if rates is not None:
         rates = np.asarray(rates, float)
         rate = np.array([rates[u["channels"]].mean() for u in units])
+        ranked = rate.std() > 0  # a constant gate (e.g. all off) ranks nothing
         out.update({"gate_rate": dict(zip(names, rate.round(4).tolist())),
-                    "gate_top_units": [names[i] for i in top(rate)], "gate_top_in_subset": sum(inside[i] for i in top(rate)),
+                    "gate_top_units": [names[i] for i in top(rate)] if ranked else None,
+                    "gate_top_in_subset": sum(inside[i] for i in top(rate)) if ranked else None,
                     "spearman_drop_vs_gate_rate": _spearman(drop, rate)})
     return out
