@@ -287,8 +287,17 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
              "MODEL.WEIGHTS", os.path.join(out, "model_final.pth")], env)
     for ext in (".json", ".png"):
         shutil.copyfile(os.path.splitext(rates)[0] + ext, os.path.join(out_dir, "study_gate_selection_rates" + ext))
+    from freqdet.engine.selection import per_channel_values
+    from freqdet.visualize import plot_channel_grids
+
     with open(rates) as f:
-        summary = {k: v for k, v in json.load(f).items() if k not in ("rates", "names")}
+        data = json.load(f)
+    summary = {k: v for k, v in data.items() if k not in ("rates", "names", "on_probability")}
+    p_on = per_channel_values(data, "on_probability")
+    plot_channel_grids(p_on, os.path.join(out_dir, "study_gate_on_probability.png"), colorbar_label="P(on)",
+                       vmin=0.0, vmax=float(p_on.max()), cmap="magma",
+                       title=f"gate: training-time P(on) per channel ({data['num_images']} val images, "
+                             f"{p_on.sum():.1f} channels expected on)")
     return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
 
 
@@ -372,7 +381,7 @@ def plot(results: dict, path: str) -> str:
             ax.errorbar(x, s["mean"], yerr=s["std"], fmt="o" if "rgb" in arm else "s", capsize=4,
                         color="tab:red" if "rgb" in arm else "tab:blue")
             k = at_x[x] = at_x.get(x, -1) + 1
-            ax.annotate(arm, (x, s["mean"]), textcoords="offset points", xytext=(5, 5 + 11 * k), fontsize=8)
+            ax.annotate(arm, (x, s["mean"]), textcoords="offset points", xytext=(5, 5 + 20 * k), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel("input bytes per image handed to the model (kB, log)")
         ax.set_ylabel(task)
