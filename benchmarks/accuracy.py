@@ -222,7 +222,6 @@ def detection_cost(plan, arm, work) -> dict:
     """GFLOPs (fvcore via Detectron2's FlopCountAnalysis) and bytes of one val image's model input."""
     import numpy as np
     import torch
-    from detectron2.config import get_cfg
     from detectron2.data import DatasetCatalog
     from detectron2.modeling import build_model
     from detectron2.utils.analysis import FlopCountAnalysis
@@ -231,10 +230,7 @@ def detection_cost(plan, arm, work) -> dict:
     from freqdet.data import DCTDatasetMapper
 
     arm_opts, size = detection_arms(plan)[arm]
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(os.path.join(REPO, CONFIG))
-    cfg.merge_from_list([*recipe(plan, size), *arm_opts, "MODEL.DEVICE", "cpu"])
+    cfg = freqdet.config.load_config(os.path.join(REPO, CONFIG), [*recipe(plan, size), *arm_opts, "MODEL.DEVICE", "cpu"])
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":  # statistics do not change the cost
         c = len(freqdet.config.dct_channels(cfg))
         cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [1.0] * c])
