@@ -276,18 +276,18 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
     rates = os.path.join(out, "gate_selection_rates.json")
     opts = [*recipe(plan, size), *arm_opts, *GATE, "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env),
             "SEED", plan.seeds[0], "OUTPUT_DIR", out, *extra]
-    if final_bbox_ap(out) is None and not os.path.isfile(os.path.join(out, "model_final.pth")):
+    weights = os.path.join(out, "model_final.pth")
+    if not os.path.isfile(weights):
         run(["tools/train_net.py", "--config-file", CONFIG, *opts], env)
-    if not os.path.isfile(rates) or "on_probability" not in open(rates).read():  # rates of an older freqdet
-        run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts,
-             "MODEL.WEIGHTS", os.path.join(out, "model_final.pth")], env)
+    data = read_json(rates)
+    if "on_probability" not in data:  # missing, or written by an older freqdet: measure again
+        run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", weights], env)
+        data = read_json(rates)
     for ext in (".json", ".png"):
         shutil.copyfile(os.path.splitext(rates)[0] + ext, os.path.join(out_dir, "study_gate_selection_rates" + ext))
     from freqdet.engine.selection import per_channel_values
     from freqdet.visualize import plot_channel_grids
 
-    with open(rates) as f:
-        data = json.load(f)
     summary = {k: v for k, v in data.items() if k not in ("rates", "names", "on_probability")}
     p_on = per_channel_values(data, "on_probability")
     plot_channel_grids(p_on, os.path.join(out_dir, "study_gate_on_probability.png"), colorbar_label="P(on)",
@@ -297,6 +297,14 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
     return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
 
 
+def read_json(path: str) -> dict:
+    """The JSON object in ``path``; {} when there is no file yet."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def rankings(sensitivity_files: list, rates_file: str) -> dict:
     """Per sensitivity unit: its ranking against the square-24 subset and the gate, both by the gate's
     inference selection rates and by its training-time on-probabilities (which rank even when the
@@ -304,12 +312,10 @@ def rankings(sensitivity_files: list, rates_file: str) -> dict:
     from freqdet.engine.selection import per_channel_values
     from freqdet.engine.sensitivity import compare_rankings
 
-    with open(rates_file) as f:
-        gate = json.load(f)
+    gate = read_json(rates_file)
     out = {}
     for path in sensitivity_files:
-        with open(path) as f:
-            data = json.load(f)
+        data = read_json(path)
         out[data["unit"]] = {key: compare_rankings(data["units"], data["metric"], per_channel_values(gate, key))
                              for key in ("rates", "on_probability")}
     return out

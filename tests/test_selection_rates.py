@@ -1,9 +1,9 @@
-"""compute_selection_rates: inference rates and the training-time on-probabilities of a gate."""
+"""gate_statistics: inference rates and the training-time on-probabilities of a gate, in one pass."""
 import numpy as np
 import torch
 from torch import nn
 
-from freqdet.engine.selection import compute_selection_rates
+from freqdet.engine.selection import compute_selection_rates, gate_statistics
 from freqdet.modeling import FrequencyGate
 
 
@@ -12,9 +12,9 @@ def test_on_probability_is_sigmoid_of_the_logit_gap_and_ranks_a_closed_gate():
     gate = FrequencyGate(channels=4, init_on_logit=-1.0)  # on < off: inference keeps nothing
     model = nn.Sequential(gate, nn.Conv2d(4, 1, 1))
     batches = [torch.randn(2, 4, 3, 3) for _ in range(3)]
-    rates, n = compute_selection_rates(model, batches)
+    rates, p_on, n = gate_statistics(model, batches)
     assert n == 6 and rates.tolist() == [0.0] * 4
-    p_on, _ = compute_selection_rates(model, batches, probabilities=True)
+    assert compute_selection_rates(model, batches)[0].tolist() == rates.tolist()
     with torch.no_grad():
         expected = torch.cat([torch.sigmoid(gate.logits(x)[..., 1] - gate.logits(x)[..., 0]) for x in batches]).mean(0)
     assert np.allclose(p_on, expected.double().numpy()) and 0.2 < p_on.min() and p_on.max() < 0.5

@@ -11,13 +11,15 @@ from .predictor import DCTPredictor
 from .skipped_images import SkippedImagesHook
 from .selection import (
     compute_selection_rates,
+    gate_statistics,
     load_selection_rates,
     save_selection_rates,
     select_from_rates,
 )
 
 __all__ = [
-    "DCTPredictor", "FrequencyGateHook", "SkippedImagesHook", "add_gate_hook", "compute_selection_rates", "insert_gate_hook",
+    "DCTPredictor", "FrequencyGateHook", "SkippedImagesHook", "add_gate_hook", "compute_selection_rates", "gate_statistics",
+    "insert_gate_hook",
     "load_selection_rates", "save_selection_rates", "select_from_rates", "write_gate_outputs",
     "write_gate_outputs_for_cfg",
 ]

@@ -12,7 +12,7 @@ from detectron2.utils import comm
 
 from ..dct.channels import COMPONENTS
 from ..modeling.gate import FrequencyGate, find_gates, lambda_at, tau_at
-from .selection import compute_selection_rates, save_selection_rates
+from .selection import gate_statistics, save_selection_rates
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +31,14 @@ def write_gate_outputs(
     """Measure selection rates over ``data_loader``; the main process writes the JSON (and PNG).
 
     The JSON also holds ``on_probability``: each channel's mean training-time probability of being
-    on (see :func:`compute_selection_rates`), which still ranks the channels when ``on > off``
+    on (see :func:`gate_statistics`), which still ranks the channels when ``on > off``
     keeps none.
 
     Used by the hook at the end of training and by ``train_net.py --eval-only``. Every process
     must call it (the rates are gathered across processes). Returns the JSON path on the main
     process, None elsewhere.
     """
-    if iter(data_loader) is data_loader:  # a one-shot iterator: two passes below
-        data_loader = list(data_loader)
-    rates, n = compute_selection_rates(model, data_loader, run=run)
-    on_probability, _ = compute_selection_rates(model, data_loader, run=run, probabilities=True)
+    rates, on_probability, n = gate_statistics(model, data_loader, run=run)
     if not comm.is_main_process():
         return None
     path = save_selection_rates(os.path.join(output_dir, filename), rates, n, **meta,

@@ -32,24 +32,36 @@ def _default_run(model: nn.Module, batch: Any) -> Any:
     return model(batch)
 
 
-@torch.no_grad()
 def compute_selection_rates(
     model: nn.Module,
     data_loader: Iterable,
     run: Optional[Callable[[nn.Module, Any], Any]] = None,
     max_batches: Optional[int] = None,
-    probabilities: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Fraction of images for which the (deterministic, eval-mode) gate keeps each channel.
 
-    ``probabilities=True`` averages instead each channel's probability of being on under the
+    Returns ``(rates, num_images)``; :func:`gate_statistics` says how they are measured.
+    """
+    rates, _, count = gate_statistics(model, data_loader, run=run, max_batches=max_batches)
+    return rates, count
+
+
+@torch.no_grad()
+def gate_statistics(
+    model: nn.Module,
+    data_loader: Iterable,
+    run: Optional[Callable[[nn.Module, Any], Any]] = None,
+    max_batches: Optional[int] = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(rates, on_probability, num_images)`` of the model's gate over ``data_loader``, in one pass.
+
+    ``rates``: fraction of images for which the deterministic, eval-mode gate (``on > off``) keeps
+    each channel. ``on_probability``: each channel's mean probability of being on under the
     training-time hard Gumbel-softmax, sigmoid(on - off) whatever the temperature: the gate's
     preference order even where no channel passes ``on > off`` (a collapsed inference mask).
-
-    Returns ``(rates, num_images)``, ``rates`` of shape (C,), summed over all processes when
-    distributed (each process sees its shard, as Detectron2's inference sampler gives).
-    The forward stops right after the gate, so this costs data loading plus the gate,
-    not a full detector inference.
+    Both of shape (C,), summed over all processes when distributed (each process sees its shard,
+    as Detectron2's inference sampler gives). The forward stops right after the gate, so this
+    costs data loading plus the gate, not a full detector inference.
     """
     while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
         model = model.module
@@ -59,6 +71,7 @@ def compute_selection_rates(
     gate: FrequencyGate = gates[0]
     run = run or _default_run
     total = torch.zeros(gate.channels, dtype=torch.float64)
+    total_p = torch.zeros(gate.channels, dtype=torch.float64)
     count = 0
 
     def stop(module, inputs, output):
@@ -78,9 +91,8 @@ def compute_selection_rates(
             mask, logits = gate.last_mask, gate.last_logits
             if mask is None:
                 raise RuntimeError("the model's forward did not reach its FrequencyGate")
-            if probabilities:
-                mask = torch.sigmoid(logits[..., 1].float() - logits[..., 0].float())
             total += mask.detach().to("cpu", torch.float64).sum(dim=0)
+            total_p += torch.sigmoid(logits[..., 1].double() - logits[..., 0].double()).cpu().sum(dim=0)
             count += mask.shape[0]
             gate.last_mask = gate.last_logits = None
     finally:
@@ -90,12 +102,11 @@ def compute_selection_rates(
     from detectron2.utils import comm
 
     if comm.get_world_size() > 1:
-        parts = comm.all_gather((total, count))
-        total = sum(p[0] for p in parts)
-        count = sum(p[1] for p in parts)
+        parts = comm.all_gather((total, total_p, count))
+        total, total_p, count = (sum(p[j] for p in parts) for j in range(3))
     if count == 0:
         raise ValueError("the data loader gave no images")
-    return (total / count).numpy(), count
+    return (total / count).numpy(), (total_p / count).numpy(), count
 
 
 def rates_summary(rates: np.ndarray) -> dict[str, Any]:
