@@ -23,7 +23,7 @@ setup(
         "torchvision>=0.16",
         "numpy",
         "opencv-python-headless",
-        "threadpoolctl",  # one BLAS thread per data-loader worker in freqdet.dct.fused
+        "threadpoolctl",  # one BLAS thread per data-loader worker in freqdet.core.fused
         "Pillow>=10",
         "tqdm",
         "matplotlib",

@@ -3,7 +3,7 @@
 
 Detection (Faster R-CNN R50-FPN, GN, from scratch; bbox AP of COCOEvaluator) on the study set:
 large scenes on Debian's mate-backgrounds photos (``--scene`` px) with small objects whose five
-classes differ in fine texture as well as shape and colour (freqdet/data/demo.py with scene
+classes differ in fine texture as well as shape and colour (freqdet/synthetic/ with scene
 parameters), trained and tested at ``R`` = ``--size`` px:
 
 - ``rgb_R``            Detectron2's RGB R50-FPN at R                      (paper Table 3 baseline)
@@ -15,7 +15,7 @@ parameters), trained and tested at ``R`` = ``--size`` px:
 
 Classification (MobileNetV2, tools/train_classifier.py's engine): ``cls_rgb`` at size/4 vs
 ``cls_dct24`` at size, equal feature sizes (MobileNetV2's stride-2 first conv vs the stride-8 DCT
-grid), on photo patches (freqdet/classification/photo_patches.py says what and why).
+grid), on photo patches (freqdet/synthetic/photo_patches.py says what and why).
 
 After the runs: the spectral sensitivity of the first seed's DCT-192 detector per 2x2 band and per
 colour component, a gated twin of it (same seed and schedule) for the gate's selection rates, and
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
 # The study set is written as <work>/datasets/demo and reached, in every subprocess, through the
-# demo's builtin names with FREQDET_DATASETS=<work>/datasets (freqdet/data/demo.py registers them).
+# demo's builtin names with FREQDET_DATASETS=<work>/datasets (freqdet/synthetic/register.py registers them).
 DATASETS = ("freqdet_demo_train", "freqdet_demo_val")
 S2 = ["MODEL.RPN.IN_FEATURES", '["p2","p3","p4","p5","p6"]', "MODEL.ROI_HEADS.IN_FEATURES", '["p2","p3","p4","p5"]']
 RGB = ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone",
@@ -115,25 +115,24 @@ def recipe(plan: Plan, size: int) -> list:
 
 def prepare_data(plan: Plan, root: str) -> dict:
     """The study set (once) under ``root``; returns its paths by split. Needs mate-backgrounds."""
-    from freqdet.data import demo
-
+    from freqdet.synthetic import coco_writer
     kw = dict(radius_range=(0.02, 0.07), period_range=(2, 4), backgrounds="mate", max_instances=10)
     paths = {}
-    for split, n in zip(demo.SPLITS, (plan.num_train, plan.num_val)):
-        p = demo.split_paths(root, split)
+    for split, n in zip(coco_writer.SPLITS, (plan.num_train, plan.num_val)):
+        p = coco_writer.split_paths(root, split)
         try:
-            params = demo.read_demo_json(p["json_file"])["info"]["params"]
+            params = coco_writer.read_demo_json(p["json_file"])["info"]["params"]
         except (FileNotFoundError, ValueError):
             params = {}
         if params.get("num_images") != n or params.get("image_size") != [plan.scene] * 2:
-            p = demo.generate_split(root, split, n, plan.scene, seed=0, **kw)
+            p = coco_writer.generate_split(root, split, n, plan.scene, seed=0, **kw)
         paths[split] = p
     return paths
 
 
 def register(root: str) -> None:
     """Point the builtin demo names at the study set in this process (subprocesses: FREQDET_DATASETS)."""
-    from freqdet.data import register_demo_datasets
+    from freqdet.synthetic.register import register_demo_datasets
 
     register_demo_datasets(root, names=DATASETS)
 
@@ -227,7 +226,7 @@ def detection_cost(plan, arm, work) -> dict:
     from detectron2.utils.analysis import FlopCountAnalysis
 
     import freqdet
-    from freqdet.data import DCTDatasetMapper
+    from freqdet.detection.mapper import DCTDatasetMapper
 
     arm_opts, size = detection_arms(plan)[arm]
     cfg = freqdet.config.load_config(os.path.join(REPO, CONFIG), [*recipe(plan, size), *arm_opts, "MODEL.DEVICE", "cpu"])
@@ -285,8 +284,8 @@ def gate_run(plan, work, env, out_dir, extra) -> dict:
         data = read_json(rates)
     for ext in (".json", ".png"):
         shutil.copyfile(os.path.splitext(rates)[0] + ext, os.path.join(out_dir, "study_gate_selection_rates" + ext))
-    from freqdet.engine.selection import per_channel_values
-    from freqdet.visualize import plot_channel_grids
+    from freqdet.core.selection import per_channel_values
+    from freqdet.core.plots import plot_channel_grids
 
     summary = {k: v for k, v in data.items() if k not in ("rates", "names", "on_probability")}
     p_on = per_channel_values(data, "on_probability")
@@ -309,8 +308,8 @@ def rankings(sensitivity_files: list, rates_file: str) -> dict:
     """Per sensitivity unit: its ranking against the square-24 subset and the gate, both by the gate's
     inference selection rates and by its training-time on-probabilities (which rank even when the
     inference mask keeps nothing)."""
-    from freqdet.engine.selection import per_channel_values
-    from freqdet.engine.sensitivity import compare_rankings
+    from freqdet.core.selection import per_channel_values
+    from freqdet.analysis.sensitivity import compare_rankings
 
     gate = read_json(rates_file)
     out = {}
@@ -434,7 +433,7 @@ def main(argv=None):
            "FREQDET_DATASETS": os.path.dirname(data_root)}
     cls_data = None
     if any(a in CLS_ARMS for a in arms):
-        from freqdet.classification.photo_patches import write_patch_folder
+        from freqdet.synthetic.photo_patches import write_patch_folder
 
         cls_data = write_patch_folder(os.path.join(work, "patches"), plan.cls_train, plan.cls_val, plan.cls_size)
 

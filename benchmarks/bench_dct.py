@@ -19,7 +19,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from freqdet.dct import image_to_dct  # noqa: E402
+from freqdet.core import image_to_dct  # noqa: E402
 
 
 def photo(size):

@@ -30,10 +30,12 @@ from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 import freqdet
-from freqdet.config import load_config
-from freqdet.data import (
-    DCTDatasetMapper, compute_dct_stats, generate_demo_dataset, register_demo_datasets, save_dct_stats,
-)
+from freqdet.detection.config import load_config
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.stats import dataset_dct_stats
+from freqdet.synthetic.coco_writer import generate_demo_dataset
+from freqdet.synthetic.register import register_demo_datasets
+from freqdet.core.stats import save_dct_stats
 
 CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
 COCO_CONFIGS = {  # name -> (config, overrides); rgb: Detectron2's own model on the same image
@@ -121,7 +123,7 @@ def demo_training(args):
     for kind in ("dct24_s2", "dct24_s1"):  # statistics depend on s: one file each, all 192 channels
         cfg = make_cfg(kind, "cpu", "")
         cfg.INPUT.DCT.CHANNELS = ["192"]
-        save_dct_stats(f"{args.data}/stats_{kind}.json", *compute_dct_stats(cfg, "bench_train")[:3])
+        save_dct_stats(f"{args.data}/stats_{kind}.json", *dataset_dct_stats(cfg, "bench_train")[:3])
     dicts = DatasetCatalog.get("bench_train")
     kinds = ["rgb", "dct24_s2", "dct24_s1"]
     models, batches, map_times = {}, {}, {}

@@ -41,8 +41,8 @@ from detectron2.data import DatasetMapper  # noqa: E402
 from detectron2.data import detection_utils as utils  # noqa: E402
 from detectron2.data import transforms as T  # noqa: E402
 
-from freqdet.config import load_config  # noqa: E402
-from freqdet.data import DCTDatasetMapper  # noqa: E402
+from freqdet.detection.config import load_config  # noqa: E402
+from freqdet.detection.mapper import DCTDatasetMapper  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs/COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x.yaml")

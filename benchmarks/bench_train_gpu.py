@@ -23,7 +23,9 @@ from detectron2.solver import build_optimizer
 from detectron2.utils.events import EventStorage
 
 import freqdet
-from freqdet.data import DCTDatasetMapper, generate_demo_dataset, register_demo_datasets
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.synthetic.coco_writer import generate_demo_dataset
+from freqdet.synthetic.register import register_demo_datasets
 
 CONFIG = "configs/COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x.yaml"
 PIPELINES = {  # name -> config overrides (rgb: Detectron2's own model and mapper)

@@ -37,8 +37,8 @@ def evaluate(train_dir, dtype, stats, opts):
     from detectron2.modeling import build_model
 
     import freqdet  # noqa: F401  (registers FreqRCNN and the demo datasets)
-    from freqdet.config import load_config
-    from freqdet.data import DCTDatasetMapper
+    from freqdet.detection.config import load_config
+    from freqdet.detection.mapper import DCTDatasetMapper
 
     cfg = load_config(os.path.join(REPO, CONFIG), ["INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", stats, *opts])
     model = build_model(cfg).eval()

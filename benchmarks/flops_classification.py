@@ -14,7 +14,7 @@ import torchvision
 from fvcore.nn import FlopCountAnalysis, parameter_count
 
 from freqdet.classification import mobilenet_v2_dct, resnet50_dct
-from freqdet.dct import parse_channels
+from freqdet.core import parse_channels
 
 
 def count(model, shape):

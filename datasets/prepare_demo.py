@@ -9,9 +9,7 @@ parameters (pass --force to regenerate). Registered in Detectron2 as
 import argparse
 import time
 
-from freqdet.data import demo
-
-
+from freqdet.synthetic import coco_writer
 def parse_size(text):
     """``256`` -> (256, 256); ``240x320`` -> (240, 320) (height x width)."""
     parts = [int(p) for p in text.lower().split("x")]
@@ -21,7 +19,7 @@ def parse_size(text):
 
 
 def print_summary(root):
-    for split, s in demo.summarize(root).items():
+    for split, s in coco_writer.summarize(root).items():
         per_class = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
         print(f"{split}: {s['images']} images, {s['instances']} instances ({per_class}); "
               f"masks: {s['polygon']} polygon, {s['rle']} RLE")
@@ -29,7 +27,7 @@ def print_summary(root):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default=demo.default_demo_root(), help="dataset root (default: %(default)s)")
+    parser.add_argument("--output", default=coco_writer.default_demo_root(), help="dataset root (default: %(default)s)")
     parser.add_argument("--num-train", type=int, default=200)
     parser.add_argument("--num-val", type=int, default=50)
     parser.add_argument("--image-size", type=parse_size, default=(256, 256), help="S or HxW (default 256)")
@@ -37,11 +35,11 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="regenerate even if complete")
     args = parser.parse_args(argv)
 
-    if not args.force and demo.is_complete(args.output, args.num_train, args.num_val, args.image_size, args.seed):
+    if not args.force and coco_writer.is_complete(args.output, args.num_train, args.num_val, args.image_size, args.seed):
         print(f"{args.output}: complete demo dataset already there (use --force to regenerate)")
     else:
         start = time.perf_counter()
-        demo.generate_demo_dataset(args.output, args.num_train, args.num_val, args.image_size, args.seed)
+        coco_writer.generate_demo_dataset(args.output, args.num_train, args.num_val, args.image_size, args.seed)
         print(f"generated {args.output} in {time.perf_counter() - start:.1f} s")
     print_summary(args.output)
 

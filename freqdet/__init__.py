@@ -1,27 +1,24 @@
 """freqdet: Detectron2 detectors and classifiers that learn from block-DCT inputs.
 
-Importing it registers the DCT backbones, the FreqRCNN meta-architecture and the builtin demo
-dataset names (paths only) with Detectron2's registries: at once when Detectron2 is already
-imported, else as soon as it is (see :mod:`freqdet._registration`). The pure transforms
-(:mod:`freqdet.dct`, :mod:`freqdet.classification.transforms`) import neither Detectron2 nor
-torch, so they also serve plain NumPy / torchvision pipelines.
+``import freqdet`` registers the DCT backbones and the ``FreqRCNN`` meta-architecture with
+Detectron2's registries and the builtin demo dataset names (paths only) with its catalogs, as
+Detectron2 projects do: by plain import. Where Detectron2 is not installed that step is skipped,
+and :mod:`freqdet.core` (transforms, statistics, gate) and the classifiers' models and transforms
+(:mod:`freqdet.classification.models`, :mod:`freqdet.classification.transforms`) still work.
+
+Layers, each importing only the ones before it: ``core`` -> ``analysis`` -> ``engine`` ->
+``detection`` / ``classification``; ``synthetic`` makes data; ``model_zoo`` holds the configs.
 """
-import importlib
+try:
+    import detectron2  # noqa: F401
+except ImportError:  # the core and the classifiers' models work without it
+    HAS_DETECTRON2 = False
+else:
+    HAS_DETECTRON2 = True
+    from . import detection  # noqa: F401  (registers backbones and FreqRCNN)
+    from .detection.config import add_freqdet_config  # noqa: F401
+    from .synthetic.register import register_demo_datasets
 
-from ._registration import register_with_detectron2
+    register_demo_datasets()
 
-_SUBMODULES = ("classification", "config", "data", "dct", "engine", "model_zoo", "modeling", "visualize")
-
-register_with_detectron2()
-
-
-def __getattr__(name):
-    """``freqdet.add_freqdet_config`` and the subpackages, imported on first access."""
-    if name == "add_freqdet_config":
-        return importlib.import_module(".config", __name__).add_freqdet_config
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'freqdet' has no attribute {name!r}")
-
-
-__all__ = ["add_freqdet_config", *_SUBMODULES]
+__all__ = ["HAS_DETECTRON2", "add_freqdet_config"]

@@ -23,7 +23,7 @@ def load_study():
 
 @pytest.fixture(scope="module")
 def study():
-    from freqdet.data import register_demo_datasets
+    from freqdet.synthetic.register import register_demo_datasets
 
     yield load_study()
     register_demo_datasets()  # the study points the builtin demo names at its set: back to the default root
@@ -94,7 +94,7 @@ def test_summary_table_and_plot_of_several_seeds(study, tmp_path):
 def test_photo_patch_folder_has_one_class_per_photo(tmp_path):
     from PIL import Image
 
-    from freqdet.classification.photo_patches import write_patch_folder
+    from freqdet.synthetic.photo_patches import write_patch_folder
 
     root = Path(write_patch_folder(tmp_path, num_train=2, num_val=1, size=32, patch=(64, 96)))
     photos = sorted(p.stem for p in Path("/usr/share/backgrounds/mate/nature").glob("*.jpg"))

@@ -15,10 +15,10 @@ from PIL import Image
 
 from freqdet.classification.data import read_rgb
 from freqdet.classification.transforms import build_transform
-from freqdet.data import DCTDatasetMapper
-from freqdet.data.image_io import UnreadableImageError
-from freqdet.dct import image_to_dct
-from freqdet.dct.reference import image_to_dct_reference
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core.image_io import UnreadableImageError
+from freqdet.core import image_to_dct
+from freqdet.core.reference import image_to_dct_reference
 from test_detection_model import make_cfg
 
 

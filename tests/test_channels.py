@@ -1,7 +1,7 @@
 """Channel indices, zigzag order and the named subsets of DESIGN.md §2."""
 import pytest
 
-from freqdet.dct import channel_name, named_subsets, parse_channels, zigzag_order, zigzag_rank
+from freqdet.core import channel_name, named_subsets, parse_channels, zigzag_order, zigzag_rank
 
 COUNTS = {"6": (4, 1, 1), "24": (16, 4, 4), "32": (22, 5, 5), "48": (32, 8, 8), "64": (44, 10, 10),
           "192": (64, 64, 64)}

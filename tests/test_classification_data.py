@@ -12,9 +12,9 @@ from PIL import Image
 from classification_utils import write_tiny_imagefolder
 from freqdet.classification import ToDCT, build_transform
 from freqdet.classification.data import image_folder
-from freqdet.classification.fashion_mnist import read_idx, write_image_folder
-from freqdet.classification.stats import compute_dct_stats, dct_stats
-from freqdet.dct import image_to_dct, parse_channels
+from freqdet.synthetic.fashion_mnist import read_idx, write_image_folder
+from freqdet.classification.stats import cached_image_folder_stats, image_folder_dct_stats
+from freqdet.core import image_to_dct, parse_channels
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_dataloader_with_worker_processes(folder):
 
 def test_statistics_match_direct_computation_and_are_cached(folder, tmp_path):
     root = os.path.join(folder, "train")
-    mean, std, n = compute_dct_stats(root, size=64, progress=False)
+    mean, std, n = image_folder_dct_stats(root, size=64, progress=False)
     assert n == 12 and mean.shape == (192,)
     tf = build_transform("dct", False, size=64, channels="192")
     x = torch.stack([tf(Image.open(os.path.join(root, c, f)).convert("RGB"))
@@ -85,23 +85,23 @@ def test_statistics_match_direct_computation_and_are_cached(folder, tmp_path):
     np.testing.assert_allclose(std, x.double().std((0, 2, 3), unbiased=False).numpy(), rtol=1e-5, atol=1e-6)
 
     path = str(tmp_path / "stats.json")
-    m24, s24 = dct_stats(path, root, "24", size=64, progress=False)
+    m24, s24 = cached_image_folder_stats(path, root, "24", size=64, progress=False)
     np.testing.assert_allclose(m24, mean[parse_channels("24")], rtol=1e-6)
     np.testing.assert_allclose(s24, np.maximum(std[parse_channels("24")], 1.0), rtol=1e-6)
     data = json.load(open(path))
     assert data["size"] == 64 and data["num_images"] == 12
     data["mean"]["0"] = 12345.0  # a cached file is read, not recomputed ...
     json.dump(data, open(path, "w"))
-    assert dct_stats(path, root, "24", size=64)[0][0] == 12345.0
+    assert cached_image_folder_stats(path, root, "24", size=64)[0][0] == 12345.0
     # ... unless it was made for another geometry.
-    assert dct_stats(path, root, "24", size=32, progress=False)[0][0] != 12345.0
+    assert cached_image_folder_stats(path, root, "24", size=32, progress=False)[0][0] != 12345.0
 
 
 def test_constant_channels_are_not_amplified(tmp_path, photos):
     """Greyscale images have constant chroma: its std is floored, not ~0 (which would blow up noise)."""
     grey = {k: np.repeat(np.asarray(Image.fromarray(v).convert("L"))[..., None], 3, axis=2) for k, v in photos.items()}
     root = write_tiny_imagefolder(tmp_path / "grey", grey, train_per_class=2, val_per_class=1)
-    mean, std = dct_stats(str(tmp_path / "s.json"), os.path.join(root, "train"), "24", size=64, progress=False)
+    mean, std = cached_image_folder_stats(str(tmp_path / "s.json"), os.path.join(root, "train"), "24", size=64, progress=False)
     assert min(std) >= 1.0 and std[0] > 10  # luma DC varies, chroma is floored
     x = build_transform("dct", False, size=64, mean=mean, std=std)(Image.open(os.path.join(root, "val", "coffee", "0.jpg")))
     assert x.abs().max() < 50
@@ -148,7 +148,7 @@ def test_fashion_mnist_reader_and_writer(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
                     reason="Debian package dataset-fashion-mnist not installed")
 def test_debian_fashion_mnist_is_readable():
-    from freqdet.classification.fashion_mnist import load_split
+    from freqdet.synthetic.fashion_mnist import load_split
 
     images, labels = load_split("val")
     assert images.shape == (10000, 28, 28) and np.bincount(labels).tolist() == [1000] * 10

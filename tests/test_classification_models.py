@@ -5,8 +5,8 @@ import torch
 import torchvision
 
 from freqdet.classification import build_classifier, build_transform, mobilenet_v2_dct, resnet50_dct
-from freqdet.dct import parse_channels
-from freqdet.modeling.gate import FrequencyGate
+from freqdet.core import parse_channels
+from freqdet.core.gate import FrequencyGate
 
 
 def _shapes(model, x, names):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from detectron2.modeling import build_model
 
-from freqdet.data import DCTDatasetMapper, load_dct_stats, save_dct_stats
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core.stats import load_dct_stats, save_dct_stats
 from test_detection_model import make_cfg
 
 
@@ -127,13 +128,13 @@ def test_stats_file_written_atomically(tmp_path):
 
 
 def test_lazyconfig_statistics_are_checked(tmp_path):
-    """LazyConfigs read the same file through load_dct_stat: same checks, the LazyConfig field named."""
-    from freqdet.data.stats import load_dct_stat
+    """LazyConfigs read the same file through pixel_stat_from_file: same checks, the LazyConfig field named."""
+    from freqdet.model_zoo.lazy import pixel_stat_from_file
 
     path = tmp_path / "stats.json"
     save_dct_stats(str(path), "192", np.zeros(192), np.ones(192), upsample=1)
-    assert load_dct_stat(str(path), "24", "std", upsample=1) == [1.0] * 24
+    assert pixel_stat_from_file(str(path), "24", "std", upsample=1) == [1.0] * 24
     with pytest.raises(ValueError, match=rf"model.pixel_mean.path='{path}': statistics were measured at upsample s=1"):
-        load_dct_stat(str(path), "24", "mean", upsample=2)
+        pixel_stat_from_file(str(path), "24", "mean", upsample=2)
     with pytest.raises(FileNotFoundError, match=r"model.pixel_std.path='.*nope.json': the DCT statistics file does not"):
-        load_dct_stat(str(tmp_path / "nope.json"), "24", "std", upsample=2)
+        pixel_stat_from_file(str(tmp_path / "nope.json"), "24", "std", upsample=2)

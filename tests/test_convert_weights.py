@@ -12,7 +12,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone import build_resnet_backbone
 
-from freqdet.checkpoint import convert_to_dct_backbone, load_state_dict
+from freqdet.detection.weights import convert_to_dct_backbone, load_state_dict
 from test_detection_model import make_cfg
 
 

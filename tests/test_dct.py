@@ -1,12 +1,12 @@
-"""freqdet.dct against independent references: SciPy's DCT, Pillow's YCbCr, real JPEG files."""
+"""freqdet.core's transforms against independent references: SciPy's DCT, Pillow's YCbCr, real JPEG files."""
 import numpy as np
 import pytest
 import scipy.fft
 import torch
 from PIL import Image
 
-from freqdet.dct import dct_grid_size, dct_to_image, image_to_dct, parse_channels, rgb_to_ycbcr
-from freqdet.dct.torch_dct import images_to_dct
+from freqdet.core import dct_grid_size, dct_to_image, image_to_dct, parse_channels, rgb_to_ycbcr
+from freqdet.core.torch_dct import images_to_dct
 
 
 def reference_dct(image_rgb, upsample=1):

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image, JpegImagePlugin
 from pycocotools.coco import COCO
 
-from freqdet.data import demo
-from freqdet.data.demo import generate_demo_dataset, register_demo_datasets
+from freqdet.synthetic import coco_writer, shapes
+from freqdet.synthetic.coco_writer import generate_demo_dataset
+from freqdet.synthetic.register import register_demo_datasets
 
 SIZE = (96, 128)
 
@@ -37,7 +38,7 @@ def test_every_annotation_matches_its_mask(coco_train):
         assert mask.sum() > 0
         assert ann["area"] == mask.sum()
         np.testing.assert_allclose(ann["bbox"], mask_bbox(mask), atol=1)
-        assert ann["iscrowd"] == 0 and ann["category_id"] in {c["id"] for c in demo.CATEGORIES}
+        assert ann["iscrowd"] == 0 and ann["category_id"] in {c["id"] for c in coco_writer.CATEGORIES}
 
 
 def test_both_polygon_and_rle_masks_occur(coco_train):
@@ -67,9 +68,9 @@ def test_polygons_rasterise_back_to_the_exact_mask():
     rng = np.random.default_rng(0)
     for kind in ("circle", "rectangle", "triangle", "ellipse", "star"):
         for radius in (5, 17.5, 40):
-            mask = demo.shape_mask(kind, rng, (100, 120), (60, 50), radius)
-            polys = demo.mask_to_polygons(mask)
-            assert demo.mask_iou(demo.polygons_to_mask(polys, 100, 120), mask) >= 0.99, (kind, radius)
+            mask = shapes.shape_mask(kind, rng, (100, 120), (60, 50), radius)
+            polys = coco_writer.mask_to_polygons(mask)
+            assert coco_writer.mask_iou(coco_writer.polygons_to_mask(polys, 100, 120), mask) >= 0.99, (kind, radius)
 
 
 def test_same_seed_same_files_other_seed_differs(dataset, tmp_path):
@@ -91,7 +92,7 @@ def test_detectron2_loads_registered_splits_into_instances(dataset):
     names = ("test_demo_train", "test_demo_val")
     register_demo_datasets(root, names=names)
     register_demo_datasets(root, names=names)  # idempotent
-    assert MetadataCatalog.get(names[0]).thing_classes == demo.THING_CLASSES
+    assert MetadataCatalog.get(names[0]).thing_classes == coco_writer.THING_CLASSES
     for name, count in zip(names, (10, 4)):
         records = DatasetCatalog.get(name)
         assert len(records) == count
@@ -101,7 +102,7 @@ def test_detectron2_loads_registered_splits_into_instances(dataset):
             assert len(inst) == len(rec["annotations"]) > 0
             assert inst.gt_masks.tensor.shape == (len(inst), rec["height"], rec["width"])
             assert inst.gt_masks.tensor.flatten(1).any(1).all()
-            assert inst.gt_classes.max() < len(demo.THING_CLASSES)
+            assert inst.gt_classes.max() < len(coco_writer.THING_CLASSES)
 
 
 def test_reregistering_at_another_root_points_there(tmp_path, dataset):
@@ -132,7 +133,7 @@ def test_builtin_names_point_at_default_root_and_registering_writes_nothing(tmp_
     import freqdet  # noqa: F401  (registration happens on import)
     from detectron2.data import MetadataCatalog
 
-    default = demo.split_paths(demo.default_demo_root(), "train")["json_file"]
+    default = coco_writer.split_paths(coco_writer.default_demo_root(), "train")["json_file"]
     assert MetadataCatalog.get("freqdet_demo_train").json_file == default
     monkeypatch.setenv("FREQDET_DATASETS", str(tmp_path))
     try:
@@ -150,28 +151,28 @@ def test_prepare_demo_cli_skips_complete_data_and_regenerates_cleanly(tmp_path, 
     main = runpy.run_path(str(Path(__file__).parents[1] / "datasets" / "prepare_demo.py"))["main"]
     args = ["--output", str(tmp_path), "--num-train", "4", "--num-val", "2", "--image-size", "64x80"]
     main(args)
-    assert demo.is_complete(tmp_path, 4, 2, (64, 80), 0)
+    assert coco_writer.is_complete(tmp_path, 4, 2, (64, 80), 0)
     main(args)
     out = capsys.readouterr().out
     assert "already there" in out and "train: 4 images" in out
     (tmp_path / "val" / "000002.jpg").unlink()
-    assert not demo.is_complete(tmp_path, 4, 2, (64, 80), 0)
+    assert not coco_writer.is_complete(tmp_path, 4, 2, (64, 80), 0)
     main(["--output", str(tmp_path), "--num-train", "2", "--num-val", "2", "--image-size", "64"])
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000001.jpg", "000002.jpg"]
-    assert demo.is_complete(tmp_path, 2, 2, 64, 0) and not demo.is_complete(tmp_path, 4, 2, 64, 0)
+    assert coco_writer.is_complete(tmp_path, 2, 2, 64, 0) and not coco_writer.is_complete(tmp_path, 4, 2, 64, 0)
 
 
 def test_scene_parameters_make_another_set_and_defaults_keep_the_demo_json(tmp_path, dataset):
     params = COCO(dataset[1]["val"]["json_file"]).dataset["info"]["params"]
     assert set(params) == {"version", "num_images", "image_size", "seed", "polygon_fraction", "quality",
                            "max_instances"}  # the demo's json carries no scene keys
-    if not Path(demo.MATE_DIR).is_dir():
+    if not Path(shapes.MATE_DIR).is_dir():
         pytest.skip("Debian's mate-backgrounds is not installed")
-    paths = demo.generate_split(tmp_path, "val", 2, 160, seed=0, radius_range=(0.03, 0.06), period_range=(2, 3),
+    paths = coco_writer.generate_split(tmp_path, "val", 2, 160, seed=0, radius_range=(0.03, 0.06), period_range=(2, 3),
                                 backgrounds="mate", max_instances=8)
     coco = COCO(paths["json_file"])
     info = coco.dataset["info"]["params"]
     assert info["backgrounds"] == "mate" and info["radius_range"] == [0.03, 0.06] and info["period_range"] == [2.0, 3.0]
     assert coco.anns and max(a["bbox"][2] for a in coco.anns.values()) <= 2 * 0.06 * 160 + 2  # small objects only
     with pytest.raises(ValueError, match="backgrounds"):
-        demo.photos_for("nope")
+        shapes.photos_for("nope")

@@ -10,8 +10,8 @@ from detectron2.modeling import build_backbone, build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
 import freqdet
-from freqdet.data import DCTDatasetMapper
-from freqdet.dct import dct_grid_size, parse_channels
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core import dct_grid_size, parse_channels
 
 BASE = "configs/Base-FreqRCNN-FPN.yaml"
 
@@ -170,7 +170,7 @@ def test_statistics_length_is_checked():
 
 
 def test_stats_file_feeds_model(tmp_path):
-    from freqdet.data import save_dct_stats
+    from freqdet.core.stats import save_dct_stats
 
     path = tmp_path / "stats.json"
     save_dct_stats(str(path), "192", np.arange(192.0), np.arange(192.0) + 1)

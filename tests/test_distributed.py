@@ -10,8 +10,8 @@ import time
 import torch
 from detectron2.data import DatasetCatalog
 
-from freqdet.data import DCTDatasetMapper
-from freqdet.data.resumable import PositionDataset, PositionSampler
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.engine.resumable import PositionDataset, PositionSampler
 from test_train_net import DEMO_CONFIG, TINY, tiny  # noqa: F401  (fixture)
 from test_detection_model import make_cfg
 

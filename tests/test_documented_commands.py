@@ -12,7 +12,7 @@ import sys
 import pytest
 from detectron2.config import get_cfg
 
-from freqdet import add_freqdet_config
+from freqdet.detection.config import add_freqdet_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md", "Makefile", "datasets/README.md", *sorted(glob.glob("configs/**/*.yaml", root_dir=REPO, recursive=True)),

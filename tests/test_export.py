@@ -1,4 +1,4 @@
-"""Export (freqdet.export, tools/export_model.py): exported graphs give the eager model's outputs
+"""Export (freqdet.detection.export, tools/export_model.py): exported graphs give the eager model's outputs
 on real photos, at the traced size and at another one."""
 import os
 import re
@@ -10,9 +10,15 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from freqdet.data import generate_demo_dataset
-from freqdet.export import (
-    export_inputs, export_scripting, export_tracing, flat_inputs, graph_inputs, postprocess, scripted_instances,
+from freqdet.synthetic.coco_writer import generate_demo_dataset
+from freqdet.detection.export import (
+    export_inputs,
+    export_scripting,
+    export_tracing,
+    flat_inputs,
+    graph_inputs,
+    postprocess,
+    scripted_instances,
 )
 from test_detection_model import make_cfg
 

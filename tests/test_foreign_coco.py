@@ -1,7 +1,6 @@
 """COCO json as other tools write it loads, trains and evaluates: category ids from 0 and not
 contiguous, no ``area``, polygon and RLE (compressed and uncompressed) masks, images without
 annotations, ``iscrowd`` regions. Real files, read by pycocotools through Detectron2."""
-import importlib.util
 import json
 import os
 
@@ -15,8 +14,9 @@ from detectron2.evaluation import COCOEvaluator as D2COCOEvaluator
 from detectron2.structures import Boxes, BoxMode, Instances
 from pycocotools import mask as mask_util
 
-from freqdet.data import DCTDatasetMapper
-from freqdet.evaluation import COCOEvaluator
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.evaluation import COCOEvaluator
+from freqdet.detection.trainer import Trainer
 from test_detection_model import make_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,15 +166,12 @@ def _evaluate(evaluator, dicts, foreign):
 
 
 def test_trains_and_evaluates_with_train_net(foreign, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_net", os.path.join(REPO, "tools", "train_net.py"))
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
     cfg = _cfg(foreign, tmp_path)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0  # 2 iterations: keep the low scores, so there is something to score
-    trainer = train_net.Trainer(cfg)
+    trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()  # 2 iterations, then the final evaluation on the same foreign json
-    results = train_net.Trainer.test(cfg, trainer.model)
+    results = Trainer.test(cfg, trainer.model)
     assert set(results) == {"bbox", "segm"} and np.isfinite(results["segm"]["AP"])
     rows = [json.loads(line) for line in open(tmp_path / "metrics.json") if "loss_mask" in line]
     assert rows and all(np.isfinite(r["loss_mask"]) and np.isfinite(r["total_loss"]) for r in rows)

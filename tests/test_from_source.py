@@ -6,8 +6,8 @@ from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 from PIL import Image
 
-from freqdet.data import DCTDatasetMapper
-from freqdet.dct import image_to_dct
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core import image_to_dct
 from test_detection_model import make_cfg
 
 

@@ -1,4 +1,4 @@
-"""The fused block DCT (freqdet.dct.image_to_dct) against the direct one it replaces.
+"""The fused block DCT (freqdet.core.image_to_dct) against the direct one it replaces.
 
 The reference enlarges the image with cv2.resize, pads and transforms every block; the fused
 path never builds the enlarged image. They must agree for odd sizes, both input formats,
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from freqdet.dct import image_to_dct, named_subsets
-from freqdet.dct.fused import upsample_taps
-from freqdet.dct.reference import image_to_dct_reference
+from freqdet.core import image_to_dct, named_subsets
+from freqdet.core.fused import upsample_taps
+from freqdet.core.reference import image_to_dct_reference
 
 SIZES = [(1, 1), (3, 5), (7, 9), (8, 8), (13, 30), (61, 51)]
 

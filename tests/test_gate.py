@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from freqdet.dct import NUM_CHANNELS
-from freqdet.modeling.gate import FrequencyGate, find_gates, fraction_on, lambda_at, tau_at
+from freqdet.core import NUM_CHANNELS
+from freqdet.core.gate import FrequencyGate, find_gates, fraction_on, lambda_at, tau_at
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -193,7 +193,8 @@ def test_hook_schedules_logs_and_writes_rates(tmp_path):
     from detectron2.engine.hooks import PeriodicWriter
     from detectron2.utils.events import JSONWriter
 
-    from freqdet.engine import FrequencyGateHook, insert_gate_hook, load_selection_rates
+    from freqdet.engine.hooks import FrequencyGateHook, insert_before_writer
+    from freqdet.core.selection import load_selection_rates
 
     torch.manual_seed(0)
     model = GatedClassifier()
@@ -208,7 +209,7 @@ def test_hook_schedules_logs_and_writes_rates(tmp_path):
     hook = FrequencyGateHook(lam=0.4, tau0=2.0, tau_min=0.5, lambda_warmup_iters=10, log_period=10,
                              rates_loader=lambda: val, run=lambda m, b: m(b[0]), output_dir=str(tmp_path),
                              dataset_name="synthetic_val")
-    hooks = insert_gate_hook([PeriodicWriter([JSONWriter(str(tmp_path / "metrics.json"))], period=1)], hook)
+    hooks = insert_before_writer([PeriodicWriter([JSONWriter(str(tmp_path / "metrics.json"))], period=1)], hook)
     assert hooks[0] is hook
     trainer.register_hooks(hooks)
     trainer.train(0, 30)

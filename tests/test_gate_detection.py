@@ -9,8 +9,7 @@ import torch
 import yaml
 
 import freqdet  # noqa: F401
-from freqdet.data import demo
-
+from freqdet.synthetic import coco_writer, register
 ROOT = Path(__file__).resolve().parents[1]
 GATE_CONFIG = ROOT / "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
 
@@ -24,8 +23,8 @@ def tool(name):
 def tiny_demo(tmp_path_factory):
     """4 train + 2 val demo images (96 px), registered under their own names."""
     root = tmp_path_factory.mktemp("demo")
-    demo.generate_demo_dataset(root, num_train=4, num_val=2, image_size=96, seed=0)
-    demo.register_demo_datasets(root, names=("gate_tiny_train", "gate_tiny_val"))
+    coco_writer.generate_demo_dataset(root, num_train=4, num_val=2, image_size=96, seed=0)
+    register.register_demo_datasets(root, names=("gate_tiny_train", "gate_tiny_val"))
     return root
 
 
@@ -130,8 +129,9 @@ def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
     from detectron2.data import DatasetCatalog
     from detectron2.modeling import build_model
 
-    from freqdet.config import dct_channels
-    from freqdet.data import DCTDatasetMapper, save_dct_stats
+    from freqdet.detection.config import dct_channels
+    from freqdet.detection.mapper import DCTDatasetMapper
+    from freqdet.core.stats import save_dct_stats
 
     rng = np.random.default_rng(0)
     stats = tmp_path / "stats.json"

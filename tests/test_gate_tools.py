@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from freqdet.data import save_dct_stats
-from freqdet.dct import parse_channels
-from freqdet.engine import load_selection_rates, save_selection_rates, select_from_rates
+from freqdet.core.stats import save_dct_stats
+from freqdet.core import parse_channels
+from freqdet.core.selection import load_selection_rates, save_selection_rates, select_from_rates
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,28 +15,35 @@ def run_python(code: str) -> str:
     return proc.stdout.strip()
 
 
-@pytest.mark.parametrize("module", ["freqdet.dct", "freqdet.classification.transforms"])
-def test_pure_transforms_import_without_detectron2_or_torch(module):
+# Entries of None in sys.modules make those imports fail as if the packages were not installed.
+def blocked(*names: str) -> str:
+    return "import sys\n" + "".join(f"sys.modules[{n!r}] = None\n" for n in names)
+
+
+def test_core_transforms_work_without_detectron2_or_torch():
     out = run_python(
-        f"import sys, numpy as np, {module}\n"
-        "import freqdet.dct as D\n"
+        blocked("torch", "torchvision", "detectron2")
+        + "import numpy as np, freqdet, freqdet.core as D\n"
         "x = D.image_to_dct(np.full((16, 16, 3), 200, np.uint8), '6', input_format='RGB')\n"
         "assert x.shape == (6, 2, 2), x.shape\n"
-        "print(sorted(m for m in ('torch', 'torchvision', 'detectron2') if m in sys.modules))"
+        "print(freqdet.HAS_DETECTRON2)"
     )
-    assert out == "[]"
+    assert out == "False"
 
 
-def test_classification_transform_builds_without_detectron2():
+def test_classification_transform_and_model_work_without_detectron2():
     out = run_python(
-        "import sys, numpy as np\n"
+        blocked("detectron2")
+        + "import numpy as np, torch\n"
         "from PIL import Image\n"
+        "from freqdet.classification.models import build_classifier\n"
         "from freqdet.classification.transforms import build_transform\n"
         "t = build_transform('dct', train=False, size=64, channels='24')\n"
         "y = t(Image.fromarray(np.zeros((80, 96, 3), np.uint8)))\n"
-        "print(tuple(y.shape), 'detectron2' in sys.modules)"
+        "net = build_classifier('mobilenet_v2_dct', 3, '24').eval()\n"
+        "print(tuple(y.shape), tuple(net(y[None]).shape))"
     )
-    assert out == "(24, 8, 8) False"
+    assert out == "(24, 8, 8) (1, 3)"
 
 
 CHECK_REGISTERED = (
@@ -48,11 +55,10 @@ CHECK_REGISTERED = (
 
 
 @pytest.mark.parametrize("first", [
-    "import freqdet",  # Detectron2 imported afterwards: registered as it finishes importing
-    "import detectron2.modeling; import freqdet",  # already imported: registered at once
-    "import freqdet.dct",  # the pure subpackage also arms the registration
-    "from freqdet.config import add_freqdet_config",
-    "import freqdet.modeling.meta_arch",
+    "import freqdet",
+    "import detectron2.modeling; import freqdet",
+    "import freqdet.core",  # any freqdet import runs freqdet/__init__.py, which registers
+    "from freqdet.detection.config import add_freqdet_config",
 ])
 def test_registration_on_import(first):
     assert run_python(first + "\n" + CHECK_REGISTERED) == "True True True"

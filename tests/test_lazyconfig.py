@@ -11,7 +11,7 @@ from detectron2.config import instantiate
 from detectron2.modeling import build_model
 
 from freqdet import model_zoo
-from freqdet.data import generate_demo_dataset
+from freqdet.synthetic.coco_writer import generate_demo_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = "Demo/mask_rcnn_dct24_R_50_FPN_demo"

@@ -8,8 +8,9 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from torch import nn
 
-from freqdet.checkpoint import load_state_dict
-from freqdet.safe_load import SafeCheckpointer, UnsafeCheckpointError, safe_pickle_load
+from freqdet.detection.weights import load_state_dict
+from freqdet.engine.checkpoint import SafeCheckpointer
+from freqdet.core.safe_load import UnsafeCheckpointError, safe_pickle_load
 
 
 class Payload:

@@ -1,7 +1,6 @@
 """DATALOADER.SKIP_UNREADABLE_IMAGES: off, an unreadable training image stops the loader with an
 error naming it (Detectron2's behaviour); on, it is logged, replaced by another image (batches keep
 their size) and counted in the metrics as data/skipped_images."""
-import importlib.util
 import json
 import logging
 import os
@@ -12,8 +11,9 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_train_loader
 from detectron2.structures import BoxMode
 
-from freqdet.data import DCTDatasetMapper
-from freqdet.data.image_io import UnreadableImageError
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core.image_io import UnreadableImageError
+from freqdet.detection.trainer import Trainer
 from test_foreign_coco import _cfg as foreign_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +66,7 @@ def test_skipped_images_are_replaced_and_counted(data, caplog):
     with pytest.raises(UnreadableImageError, match="4.jpg: the file is empty"):  # evaluation never skips
         DCTDatasetMapper(cfg, is_train=False)(dict(bad))
     mapper = DCTDatasetMapper(cfg, is_train=True)
-    with caplog.at_level(logging.WARNING, logger="freqdet.data.dataset_mapper"):
+    with caplog.at_level(logging.WARNING, logger="freqdet.detection.mapper"):
         batches = [b for _, b in zip(range(4), build_detection_train_loader(cfg, mapper=mapper))]
     assert [len(b) for b in batches] == [2, 2, 2, 2]  # every batch full
     assert not {d["file_name"] for b in batches for d in b} & data["bad"]
@@ -83,12 +83,9 @@ def test_skipped_images_are_replaced_and_counted(data, caplog):
 
 
 def test_training_logs_the_running_count(data, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_net", os.path.join(REPO, "tools", "train_net.py"))
-    train_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_net)
     cfg = _cfg(tmp_path, skip=True)
     cfg.SOLVER.MAX_ITER = 4
-    trainer = train_net.Trainer(cfg)
+    trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
     trainer.train()
     rows = [json.loads(line) for line in open(tmp_path / "metrics.json")]

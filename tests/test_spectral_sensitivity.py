@@ -13,10 +13,10 @@ from detectron2.evaluation import COCOEvaluator, inference_on_dataset
 from detectron2.modeling import build_model
 
 import freqdet
-from freqdet.data import DCTDatasetMapper
-from freqdet.dct import named_subsets
-from freqdet.engine.selection import save_selection_rates
-from freqdet.engine.sensitivity import compare_rankings, frequency_units, ranking_vs_subset, zero_channels
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core import named_subsets
+from freqdet.core.selection import save_selection_rates
+from freqdet.analysis.sensitivity import compare_rankings, frequency_units, ranking_vs_subset, zero_channels
 from test_train_net import DEMO_CONFIG, TINY, tiny, train  # noqa: F401  (tiny: the fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,7 +9,7 @@ import torch
 
 from classification_utils import write_tiny_imagefolder
 from freqdet.classification.engine import argument_parser, main
-from freqdet.dct import parse_channels
+from freqdet.core import parse_channels
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "train_classifier.py")

@@ -13,7 +13,10 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-from freqdet.data import DCTDatasetMapper, ensure_dct_stats, generate_demo_dataset, register_demo_datasets
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.stats import ensure_dct_stats
+from freqdet.synthetic.coco_writer import generate_demo_dataset
+from freqdet.synthetic.register import register_demo_datasets
 from test_detection_model import make_cfg
 
 DEMO_CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"

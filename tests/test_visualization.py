@@ -5,8 +5,8 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from freqdet.data import DCTDatasetMapper
-from freqdet.dct import dct_to_image, image_to_dct
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core import dct_to_image, image_to_dct
 from test_detection_model import make_cfg, photo_dict  # noqa: F401  (fixture)
 
 

@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from freqdet.engine.selection import per_channel_values, rates_summary
-from freqdet.visualize import plot_selection_rates
+from freqdet.core.selection import per_channel_values, rates_summary
+from freqdet.core.plots import plot_selection_rates
 
 
 def main(argv=None):

@@ -13,8 +13,9 @@ import sys
 
 
 import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.config import dct_channels, load_config
-from freqdet.data import compute_dct_stats, save_dct_stats
+from freqdet.detection.config import dct_channels, load_config
+from freqdet.detection.stats import dataset_dct_stats
+from freqdet.core.stats import save_dct_stats
 
 
 def parse_args(argv=None):
@@ -37,7 +38,7 @@ def main(argv=None):
     if not args.selected_only:
         cfg.INPUT.DCT.CHANNELS = ["192"]
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
-    chans, mean, std, n = compute_dct_stats(cfg, dataset, args.max_images, args.seed)
+    chans, mean, std, n = dataset_dct_stats(cfg, dataset, args.max_images, args.seed)
     save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
                    upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT, config=args.config_file)
     print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={cfg.INPUT.DCT.UPSAMPLE})")

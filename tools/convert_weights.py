@@ -12,8 +12,8 @@ import argparse
 import os
 import sys
 
-from freqdet.checkpoint import convert_to_dct_backbone, load_state_dict, save_detectron2_pkl
-from freqdet.dct import parse_channels
+from freqdet.detection.weights import convert_to_dct_backbone, load_state_dict, save_detectron2_pkl
+from freqdet.core import parse_channels
 
 
 def main(argv=None):

@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from freqdet.dct import image_to_dct
-from freqdet.visualize import plot_channel_grids
+from freqdet.core import image_to_dct
+from freqdet.core.plots import plot_channel_grids
 
 
 def load_images(paths):

@@ -16,8 +16,8 @@ from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
 import freqdet  # noqa: F401  (registers models and demo datasets)
-from freqdet.config import load_config
-from freqdet.engine import DCTPredictor
+from freqdet.detection.config import load_config
+from freqdet.detection.inference import DCTPredictor
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 

@@ -13,7 +13,7 @@ import os
 import time
 
 from freqdet.classification.engine import argument_parser, main
-from freqdet.classification.fashion_mnist import write_image_folder
+from freqdet.synthetic.fashion_mnist import write_image_folder
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)

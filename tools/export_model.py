@@ -28,14 +28,19 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.utils.logger import setup_logger
 
 import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet import add_freqdet_config
-from freqdet.data import DCTDatasetMapper
-from freqdet.export import (
-    export_inputs, export_scripting, export_tracing, flat_inputs, graph_inputs, scripted_instances,
+from freqdet.detection.config import add_freqdet_config
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.export import (
+    export_inputs,
+    export_scripting,
+    export_tracing,
+    flat_inputs,
+    graph_inputs,
+    scripted_instances,
 )
-from freqdet.safe_load import SafeCheckpointer  # weights-only loading of untrusted files
+from freqdet.engine.checkpoint import SafeCheckpointer  # weights-only loading of untrusted files
 
-logger = logging.getLogger("freqdet.export")
+logger = logging.getLogger("freqdet.detection.export")
 
 
 def setup_cfg(args):

@@ -2,7 +2,7 @@
 """Write Debian's Fashion-MNIST as a JPEG ImageFolder (train/ and val/) for the classification demo."""
 import argparse
 
-from freqdet.classification.fashion_mnist import DEBIAN_DIR, write_image_folder
+from freqdet.synthetic.fashion_mnist import DEBIAN_DIR, write_image_folder
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)

@@ -15,11 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-from freqdet.dct.channels import COMPONENTS, channel_name
-from freqdet.data.stats import load_dct_stats
-from freqdet.engine.selection import per_channel_values, select_from_rates
+from freqdet.core.channels import COMPONENTS, channel_name
+from freqdet.core.stats import load_dct_stats
+from freqdet.core.selection import per_channel_values, select_from_rates
 
-# Where a static config keeps the subset and its normalization (see freqdet/config.py).
+# Where a static config keeps the subset and its normalization (see freqdet/detection/config.py).
 CHANNELS_KEY = ("INPUT", "DCT", "CHANNELS")
 MEAN_KEY = ("MODEL", "PIXEL_MEAN")
 STD_KEY = ("MODEL", "PIXEL_STD")

@@ -6,7 +6,7 @@
 
 Left: the image after the config's test-time resize (what an RGB model would get). Right: the
 image rebuilt from the config's DCT channels at that size, every other channel zero
-(``freqdet.dct.dct_to_image``): the low-pass view a DCT model's backbone gets, and the picture
+(``freqdet.core.dct_to_image``): the low-pass view a DCT model's backbone gets, and the picture
 FreqRCNN draws for VIS_PERIOD > 0. Above each panel a label names it.
 """
 import argparse
@@ -16,9 +16,9 @@ import numpy as np
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 
-from freqdet.config import dct_channels, load_config
-from freqdet.data import DCTDatasetMapper
-from freqdet.dct import dct_to_image, image_to_dct
+from freqdet.detection.config import dct_channels, load_config
+from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.core import dct_to_image, image_to_dct
 
 HEADER, GAP = 28, 8  # label strip height and gap between panels, in pixels
 

@@ -9,7 +9,7 @@
 One unit at a time (``--unit channel``: each channel; ``band``: each 2x2 frequency band of a
 component; ``component``: Y, Cb, Cr) is zeroed in the model's normalized input, i.e. its raw
 coefficients are set to their training mean (why the mean and not a raw 0:
-:mod:`freqdet.engine.sensitivity`), and the val set is evaluated as usual (COCOEvaluator for
+:mod:`freqdet.analysis.sensitivity`), and the val set is evaluated as usual (COCOEvaluator for
 detectors, top-1/top-5 for classifiers; inputs are mapped once and reused). The baseline is the
 plain evaluation. Writes a JSON (baseline, every unit's metrics and drop, and the drop per channel
 under ``"drops"``) and, beside it, the drops of ``--metric`` as the three 8x8 grids (Y, Cb, Cr)
@@ -25,10 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from freqdet.engine.selection import load_selection_rates
-from freqdet.engine.sensitivity import (UNITS, compare_rankings, drops_per_channel, frequency_units, ranking_vs_subset,
-                                       sensitivity)
-from freqdet.visualize import plot_channel_grids
+from freqdet.core.selection import load_selection_rates
+from freqdet.analysis.sensitivity import (
+    UNITS,
+    compare_rankings,
+    drops_per_channel,
+    frequency_units,
+    ranking_vs_subset,
+    sensitivity,
+)
+from freqdet.core.plots import plot_channel_grids
 
 FORMAT = "freqdet.spectral_sensitivity/1"
 ZEROING = "normalized input 0 (raw coefficient = its training mean)"
@@ -43,8 +49,8 @@ def detector(args, argv):
     from detectron2.modeling import build_model
 
     import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
-    from freqdet.config import dct_channels, load_config
-    from freqdet.data import DCTDatasetMapper
+    from freqdet.detection.config import dct_channels, load_config
+    from freqdet.detection.mapper import DCTDatasetMapper
 
     p = argparse.ArgumentParser(prog="spectral_sensitivity.py detector")
     p.add_argument("--config-file", required=True)

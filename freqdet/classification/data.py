@@ -8,7 +8,7 @@ import os
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from ..data.image_io import UnreadableImageError, open_image
+from freqdet.core.image_io import UnreadableImageError, open_image
 
 __all__ = ["NoneIfUnreadable", "UnreadableImageError", "drop_none_collate", "image_folder", "read_rgb"]
 logger = logging.getLogger(__name__)

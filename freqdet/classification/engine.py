@@ -31,15 +31,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..dct import parse_channels
-from ..engine.gate_hook import FrequencyGateHook
-from ..engine.skipped_images import SkippedImagesHook
-from ..safe_load import SafeCheckpointer
-from ..data.resumable import PositionDataset, PositionSampler
-from ..engine.resume import ResumableTrainerMixin
+from freqdet.core import parse_channels
+from freqdet.engine.hooks import FrequencyGateHook, SkippedImagesHook
+from freqdet.engine.checkpoint import SafeCheckpointer
+from freqdet.engine.resumable import PositionDataset, PositionSampler, ResumableTrainerMixin
 from .data import NoneIfUnreadable, image_folder
 from .models import ARCHS, DCTInput, build_classifier
-from .stats import dct_stats
+from .stats import cached_image_folder_stats
 from .transforms import DCT_SIZE, RGB_SIZE, build_transform, default_resize
 
 __all__ = ["argument_parser", "ClassificationTrainer", "ClassifierWithLoss", "evaluate", "main"]
@@ -56,7 +54,7 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="resnet50_dct", choices=sorted(ARCHS))
     p.add_argument("--channels", default="24", help="DCT channel subset (name like 24, 64, 192, 24T or indices)")
     p.add_argument("--gate", action="store_true",
-                   help="learned channel gate on all 192 channels (freqdet.modeling.gate); --channels is ignored")
+                   help="learned channel gate on all 192 channels (freqdet.core.gate); --channels is ignored")
     g = _gate_defaults()
     p.add_argument("--gate-lambda", type=float, default=g.LAMBDA, help="weight of the fraction of channels on")
     p.add_argument("--gate-lambda-warmup-iters", type=int, default=g.LAMBDA_WARMUP_ITERS)
@@ -113,16 +111,11 @@ def _gate_defaults():
     """The detector's MODEL.FREQ_GATE defaults: one source for both tasks' gate settings."""
     from detectron2.config import get_cfg
 
-    from ..config import add_freqdet_config
+    from freqdet.detection.config import add_freqdet_config
 
     cfg = get_cfg()
     add_freqdet_config(cfg)
     return cfg.MODEL.FREQ_GATE
-
-
-def _run_batch(model, batch):
-    """How the gate's selection-rate pass feeds our loaders' ``(images, labels)`` to ClassifierWithLoss."""
-    return model(batch)
 
 
 class ClassifierWithLoss(nn.Module):
@@ -262,11 +255,11 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
             return None, None
         path = self.args.dct_stats or os.path.join(self.args.output_dir, "dct_stats.json")
         if comm.is_main_process():  # one process measures; the others read its file
-            dct_stats(path, train_root, "192", self.size, self.resize, self.args.stats_images,
+            cached_image_folder_stats(path, train_root, "192", self.size, self.resize, self.args.stats_images,
                       self.args.num_workers, progress=not self.args.no_progress,
                       skip_unreadable=self.args.skip_unreadable)
         comm.synchronize()
-        return dct_stats(path, train_root, self.channels, self.size, self.resize)
+        return cached_image_folder_stats(path, train_root, self.channels, self.size, self.resize)
 
     def transform(self, train: bool):
         return build_transform(self.domain, train, self.size, self.resize, self.channels, self.mean, self.std,
@@ -352,7 +345,7 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
             ret.append(FrequencyGateHook(
                 lam=a.gate_lambda, tau0=a.gate_tau, tau_min=a.gate_tau_min, tau_schedule=a.gate_tau_schedule,
                 lambda_warmup_iters=a.gate_lambda_warmup_iters, log_period=a.log_period,
-                rates_loader=self.build_test_loader, output_dir=a.output_dir, run=_run_batch,
+                rates_loader=self.build_test_loader, output_dir=a.output_dir,
                 dataset_name=self.val_set.root))
         if a.skip_unreadable:
             ret.append(SkippedImagesHook(lambda: int(self.skipped.value)))

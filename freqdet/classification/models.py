@@ -22,10 +22,10 @@ from torchvision.models import mobilenet_v2, resnet50
 from torchvision.models.mobilenetv2 import InvertedResidual
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from ..dct import NUM_CHANNELS, parse_channels
-from ..dct.channels import ChannelSpec
-from ..dct.torch_dct import BlockDCT
-from ..modeling.gate import FrequencyGate
+from freqdet.core import NUM_CHANNELS, parse_channels
+from freqdet.core.channels import ChannelSpec
+from freqdet.core.torch_dct import BlockDCT
+from freqdet.core.gate import FrequencyGate
 
 __all__ = ["ResNetDCT", "MobileNetV2DCT", "resnet50_dct", "mobilenet_v2_dct", "build_classifier", "ARCHS"]
 
@@ -147,7 +147,7 @@ class MobileNetV2DCT(_GatedInput, nn.Module):
 
 def resnet50_dct(channels: ChannelSpec = "24", num_classes: int = 1000, gate: bool = False,
                  gate_kwargs: Optional[dict] = None, **kwargs) -> ResNetDCT:
-    """ResNet-50 on a static DCT channel subset (``freqdet.dct.parse_channels`` spec), or on
+    """ResNet-50 on a static DCT channel subset (``freqdet.core.parse_channels`` spec), or on
     all 192 channels behind a learned gate (``gate=True``; ``gate_kwargs`` go to FrequencyGate)."""
     c, g = _gate_input(channels, gate, gate_kwargs)
     return ResNetDCT(c, num_classes=num_classes, gate=g, **kwargs)

@@ -1,6 +1,6 @@
 """Per-channel mean/std of DCT coefficients over an ImageFolder, cached to JSON.
 
-The file format and the accumulator are the detection side's (:mod:`freqdet.data.stats`,
+The file format and the accumulator are the detection side's (:mod:`freqdet.core.stats`,
 keyed by channel index), so one statistics file format serves detectors and classifiers.
 All 192 channels are measured once (validation geometry: Resize + CenterCrop), so one
 cache file serves every channel subset. Coefficient scales differ by orders of magnitude
@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.stats import RunningMoments, load_dct_stats, save_dct_stats
-from ..dct import NUM_CHANNELS
-from ..dct.channels import ChannelSpec
+from freqdet.core.stats import RunningMoments, load_dct_stats, save_dct_stats
+from freqdet.core import NUM_CHANNELS
+from freqdet.core.channels import ChannelSpec
 from .data import NoneIfUnreadable, drop_none_collate, image_folder
 from .transforms import DCT_SIZE, build_transform, default_resize
 
-__all__ = ["MIN_STD", "compute_dct_stats", "dct_stats", "load_dct_stats"]
+__all__ = ["MIN_STD", "image_folder_dct_stats", "cached_image_folder_stats", "load_dct_stats"]
 
 # Floor of the std used for normalisation, in DCT coefficient units (JPEG quantisation steps
 # are >= 1). Channels that are (nearly) constant over the data, e.g. the chroma of greyscale
@@ -32,7 +32,7 @@ MIN_STD = 1.0
 logger = logging.getLogger(__name__)
 
 
-def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = None,
+def image_folder_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = None,
                       max_images: Optional[int] = None, num_workers: int = 0, seed: int = 0,
                       progress: bool = True, skip_unreadable: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """``(mean, std, num_images)`` of the 192 channels over (a seeded random subset of) ``root``.
@@ -60,7 +60,7 @@ def compute_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int] = N
 
 
 
-def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
+def cached_image_folder_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
               resize: Optional[int] = None, max_images: Optional[int] = None, num_workers: int = 0,
               progress: bool = True, skip_unreadable: bool = False) -> tuple[list[float], list[float]]:
     """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it.
@@ -81,7 +81,7 @@ def dct_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DC
             return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
         logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
                        path, cached.get("size"), cached.get("resize"), size, resize)
-    mean, std, n = compute_dct_stats(root, size, resize, max_images, num_workers, progress=progress,
+    mean, std, n = image_folder_dct_stats(root, size, resize, max_images, num_workers, progress=progress,
                                      skip_unreadable=skip_unreadable)
     save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
                    size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)

@@ -1,7 +1,7 @@
 """torchvision-style transforms that turn an RGB image into a normalised DCT tensor.
 
 Plain classes (no lambdas), so ``DataLoader`` workers can pickle them. The DCT is
-:func:`freqdet.dct.image_to_dct` (JPEG's YCbCr, orthonormal 8x8 DCT-II, natural channel
+:func:`freqdet.core.image_to_dct` (JPEG's YCbCr, orthonormal 8x8 DCT-II, natural channel
 order), so ImageNet training and detection see the same coefficients. torch and torchvision
 are imported where they are used, so importing this module needs only NumPy and Pillow.
 """
@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ..dct import image_to_dct, parse_channels
-from ..dct.channels import ChannelSpec
+from freqdet.core import image_to_dct, parse_channels
+from freqdet.core.channels import ChannelSpec
 
 __all__ = [
     "ToDCT", "build_transform", "default_resize", "IMAGENET_RGB_MEAN", "IMAGENET_RGB_STD",

@@ -9,16 +9,27 @@ Call them in a config file, not as overrides: each derives several keys from its
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from detectron2.config import LazyCall as L
 
-from freqdet.data import DCTDatasetMapper, dct_dtype
-from freqdet.data.stats import load_dct_stat
-from freqdet.dct import parse_channels
-from freqdet.modeling import DCTStem, FreqRCNN
-from freqdet.modeling.backbone import last_level_max_pool, make_dct_stages
+from freqdet.detection.mapper import DCTDatasetMapper, dct_dtype
+from freqdet.core import parse_channels
+from freqdet.core.stats import load_dct_stats
+from freqdet.detection.backbone import DCTStem
+from freqdet.detection.meta_arch import FreqRCNN
+from freqdet.detection.backbone import last_level_max_pool, make_dct_stages
 
-__all__ = ["dct_dataloader", "dct_model", "fpn_level_names"]
+__all__ = ["dct_dataloader", "dct_model", "fpn_level_names", "pixel_stat_from_file"]
+
+
+def pixel_stat_from_file(path: str, channels, key: str, upsample: Optional[int] = None) -> list[float]:
+    """``"mean"`` or ``"std"`` of the selected channels from a statistics file: LazyConfigs set
+    FreqRCNN's ``pixel_mean`` and ``pixel_std`` with one call each (``upsample``: checked against the file)."""
+    if key not in ("mean", "std"):
+        raise ValueError(f"key must be 'mean' or 'std', got {key!r}")
+    # errors name the LazyConfig field the path is set in
+    return load_dct_stats(path, channels, upsample=upsample, key=f"model.pixel_{key}.path")[0 if key == "mean" else 1]
 
 
 def fpn_level_names(upsample: int) -> list[str]:
@@ -56,8 +67,8 @@ def dct_model(model, channels="24", upsample: int = 2, stats_file: str = "", mas
         heads.mask_pooler.scales = [1.0 / (stride * 2**i) for i in range(4)]
     else:
         heads.update(mask_in_features=None, mask_pooler=None, mask_head=None)
-    model.pixel_mean = L(load_dct_stat)(path=stats_file, channels=chans, key="mean", upsample=upsample)
-    model.pixel_std = L(load_dct_stat)(path="${..pixel_mean.path}", channels=chans, key="std", upsample=upsample)
+    model.pixel_mean = L(pixel_stat_from_file)(path=stats_file, channels=chans, key="mean", upsample=upsample)
+    model.pixel_std = L(pixel_stat_from_file)(path="${..pixel_mean.path}", channels=chans, key="std", upsample=upsample)
     return model
 
 

@@ -49,7 +49,7 @@ def get_config(config_path: str):
         return LazyConfig.load(path)
     from detectron2.config import get_cfg
 
-    from freqdet.config import add_freqdet_config
+    from freqdet.detection.config import add_freqdet_config
 
     cfg = get_cfg()
     add_freqdet_config(cfg)

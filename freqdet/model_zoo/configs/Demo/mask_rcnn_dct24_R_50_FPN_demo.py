@@ -7,7 +7,7 @@ from detectron2.config import LazyCall as L
 from detectron2.solver import WarmupParamScheduler
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
-from ..common.coco_dct import make
+from freqdet.model_zoo.configs.common.coco_dct import make
 
 model, dataloader, optimizer, lr_multiplier, train = make(
     channels="24", upsample=1, mask=True, stats_file="output/demo/dct_stats.json"  # tools/compute_dct_stats.py

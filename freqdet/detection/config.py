@@ -1,0 +1,136 @@
+"""Every config key freqdet adds to Detectron2, each with the reason it exists."""
+from __future__ import annotations
+
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+from freqdet.core import parse_channels
+
+
+def add_freqdet_config(cfg):
+    """Add freqdet's keys to a Detectron2 ``cfg`` in place (call before ``merge_from_file``).
+
+    Only new keys are added; Detectron2's global defaults are never modified.
+    """
+    _C = cfg
+
+    # ---- DCT input (read by freqdet.detection.mapper.DCTDatasetMapper) -------------------------------
+    _C.INPUT.DCT = CN()
+    # Channel subset handed to the model, as a list: either one subset name of
+    # freqdet.core.named_subsets() (["24"], ["64"], ["192"], ["24T"], ...) or channel indices
+    # c*64+u*8+v (c: 0 Y, 1 Cb, 2 Cr), e.g. [0, 1, 8, 9, 64, 128]. (A list because yacs
+    # turns a bare "24" into an int and then refuses "24T"; code may also assign a str.)
+    # Its length C is the backbone's input channel count and PIXEL_MEAN/STD's length.
+    _C.INPUT.DCT.CHANNELS = ["24"]
+    # Upsampling factor s in {1, 2} applied to the (augmented) image before the 8x8 DCT:
+    # the DCT grid is (H*s/8, W*s/8), the backbone's first stride 8/s pixels. s=2 is the
+    # paper's detection setting (res2..res5 strides 4..32), s=1 its "half input size" one.
+    _C.INPUT.DCT.UPSAMPLE = 2
+    # dtype of the DCT tensor the data loader hands to the model ("float32" or "float16";
+    # float16 halves host-to-device transfer, the model computes in float32 after it).
+    _C.INPUT.DCT.DTYPE = "float32"
+    # Compute the DCT in the model instead of the data loader: the mapper then hands the
+    # augmented uint8 image exactly as Detectron2's DatasetMapper does (same CPU cost and bytes
+    # as RGB), and FreqRCNN applies colour conversion + block DCT + subset on its device (one
+    # fixed strided convolution, freqdet.core.torch_dct.BlockDCT) before normalization. Equal to
+    # the loader-side DCT up to float32 rounding; checkpoints are the same either way.
+    _C.INPUT.DCT.ON_DEVICE = False
+    # Take the DCT input from the ORIGINAL image: the augmentations' resize/crop/flip are replayed
+    # on the source at UPSAMPLE x scale (a resize goes straight to s x its target size), then the
+    # DCT runs with upsample 1, so the grid is the same (H*s/8, W*s/8) but its pixels are sharper
+    # than those of the upsampled augmented image. Annotations and sizes are unchanged. Only
+    # resize/flip/crop augmentations are supported (others raise); needs ON_DEVICE False.
+    # False is the paper's pipeline (upsample the augmented image s x).
+    _C.INPUT.DCT.FROM_SOURCE = False
+
+    # ---- Per-channel statistics -------------------------------------------------------------
+    # MODEL.PIXEL_MEAN / PIXEL_STD (Detectron2's keys) hold C values, in the order of
+    # INPUT.DCT.CHANNELS, when given inline. Alternatively point this key at a JSON written
+    # by tools/compute_dct_stats.py ({"mean": {"<index>": v, ...}, "std": {...}}, any
+    # superset of the selected channels): the selected channels' values are taken from it
+    # and PIXEL_MEAN/PIXEL_STD are ignored. Empty: use PIXEL_MEAN/PIXEL_STD.
+    _C.MODEL.PIXEL_STATS_FILE = ""
+    # When PIXEL_STATS_FILE names a file that does not exist, tools/train_net.py computes it
+    # (all 192 channels, through the training mapper, on the main process, with a progress bar)
+    # from the first this many images of DATASETS.TRAIN[0] (0: all) and caches it there, as
+    # tools/compute_dct_stats.py --max-images N would. 5000 COCO images give stable statistics.
+    _C.MODEL.PIXEL_STATS_MAX_IMAGES = 5000
+
+    # ---- Unreadable images -------------------------------------------------------------------
+    # False (Detectron2's behaviour): a training image that cannot be decoded stops the run with
+    # an error naming the file and the reason. True: the training mapper logs a warning naming
+    # it, the training loader maps another image in its place (the batch keeps its size),
+    # and "data/skipped_images" in the metrics counts the skipped files (per process). Test-time
+    # loaders always fail loudly: an evaluation must cover every image.
+    _C.DATALOADER.SKIP_UNREADABLE_IMAGES = False
+
+    # ---- Learned frequency-channel selection (freqdet.core.gate.FrequencyGate) --------------
+    # An SE-like gate after per-channel normalization picks, per image, which channels reach
+    # the backbone (the others are zeroed); trained with a hard Gumbel-softmax and a loss
+    # LAMBDA * (fraction of channels on), reported as "loss_gate". Its per-channel selection
+    # rates (val set, end of training and --eval-only) go to OUTPUT_DIR/RATES_FILE, from which
+    # tools/select_channels.py derives a static subset (INPUT.DCT.CHANNELS) for cheap inference.
+    _C.MODEL.FREQ_GATE = CN()
+    # Insert the gate. Needs INPUT.DCT.CHANNELS = ["192"]: it selects among all channels.
+    _C.MODEL.FREQ_GATE.ENABLED = False
+    # lambda: weight of the fraction of channels on (0..1, mean over images). Larger keeps
+    # fewer channels. Not published by the paper; 0 trains the gate on the task loss only.
+    _C.MODEL.FREQ_GATE.LAMBDA = 1.0
+    # Linear warm-up of lambda from 0 over this many iterations (0: full lambda from the start),
+    # so the task loss can show which channels matter before sparsity pressure begins.
+    _C.MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS = 0
+    # Gumbel-softmax temperature at iteration 0. With hard=True the forward mask does not
+    # depend on it; it shapes the straight-through gradient (high: smooth, low: sharp).
+    _C.MODEL.FREQ_GATE.TAU = 2.0
+    # Temperature reached at SOLVER.MAX_ITER under the "exp" schedule.
+    _C.MODEL.FREQ_GATE.TAU_MIN = 0.5
+    # "exp": TAU * (TAU_MIN / TAU) ** (iter / MAX_ITER); "constant": TAU throughout (the
+    # paper's released code used a constant 1).
+    _C.MODEL.FREQ_GATE.TAU_SCHEDULE = "exp"
+    # Norm between the gate's two 1x1 convs: "LN" (per image, works with one image per
+    # device), "BN" (the paper's; needs >1 image per device) or "" (none).
+    _C.MODEL.FREQ_GATE.NORM = "LN"
+    # Initial logit_on - logit_off of every channel: each channel starts on with probability
+    # sigmoid(INIT_ON_LOGIT) (0.73 for 1), so training starts near the full input.
+    _C.MODEL.FREQ_GATE.INIT_ON_LOGIT = 1.0
+    # Multiplier of the gradients reaching the gate's parameters, i.e. the gate's own SGD
+    # learning-rate multiplier (forward unchanged). The loss gives each channel LAMBDA/192 of
+    # gradient, so at detection learning rates the gate's logits need this to move within a
+    # schedule; 1 leaves them at the base learning rate.
+    _C.MODEL.FREQ_GATE.GRAD_SCALE = 100.0
+    # Every this many iterations, log the per-channel selection rate of the training masks
+    # since the last log (gate/rate/NNN) and the channels on per component (gate/on_Y, ...).
+    _C.MODEL.FREQ_GATE.LOG_PERIOD = 20
+    # File in OUTPUT_DIR for the selection rates over DATASETS.TEST[0] (JSON, keyed by index).
+    _C.MODEL.FREQ_GATE.RATES_FILE = "gate_selection_rates.json"
+    # Also draw the rates as a heat map (RATES_FILE with .png), like the paper's Figure 5.
+    _C.MODEL.FREQ_GATE.HEATMAP = True
+
+
+def dct_upsample(cfg) -> int:
+    """``cfg.INPUT.DCT.UPSAMPLE``, checked to be 1 or 2."""
+    s = cfg.INPUT.DCT.UPSAMPLE
+    if isinstance(s, bool) or s not in (1, 2):
+        raise ValueError(f"INPUT.DCT.UPSAMPLE must be 1 or 2 (the DCT grid is H*s/8 x W*s/8), got {s!r}")
+    return int(s)
+
+
+def load_config(config_file: str, opts=()):
+    """Detectron2's ``get_cfg()`` with freqdet's keys, then ``config_file`` and the command line's
+    ``KEY VALUE`` ``opts`` merged: what every tool starts from (not frozen)."""
+    cfg = get_cfg()
+    add_freqdet_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+def dct_channels(cfg) -> list[int]:
+    """Channel indices selected by ``cfg.INPUT.DCT.CHANNELS`` (a one-name list, indices, or a str)."""
+    spec = cfg.INPUT.DCT.CHANNELS
+    if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], str):
+        spec = spec[0]
+    try:
+        return parse_channels(spec)
+    except ValueError as e:
+        raise ValueError(f"INPUT.DCT.CHANNELS: {e}") from None

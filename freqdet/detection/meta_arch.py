@@ -1,0 +1,197 @@
+"""GeneralizedRCNN on DCT inputs: normalize C channels, pad on the DCT grid, report pixel sizes."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec, shapes_to_tensor
+from detectron2.modeling import (
+    META_ARCH_REGISTRY, GeneralizedRCNN, build_backbone, build_proposal_generator, build_roi_heads,
+)
+from detectron2.structures import ImageList
+
+from freqdet.core.stats import load_dct_stats
+from .config import dct_channels, dct_upsample
+from freqdet.core import NUM_CHANNELS, dct_to_image
+from freqdet.core.torch_dct import BlockDCT
+from freqdet.core.gate import FrequencyGate
+
+__all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
+
+
+def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
+    """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD."""
+    chans = dct_channels(cfg)
+    if cfg.MODEL.PIXEL_STATS_FILE:
+        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, chans, upsample=dct_upsample(cfg))
+    mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
+    for key, values in (("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)):
+        if len(values) != len(chans):
+            raise ValueError(
+                f"{key} has {len(values)} values but INPUT.DCT.CHANNELS={list(cfg.INPUT.DCT.CHANNELS)!r} "
+                f"selects {len(chans)} channels; give {len(chans)} values or set MODEL.PIXEL_STATS_FILE "
+                "(tools/compute_dct_stats.py writes one)"
+            )
+    return mean, std
+
+
+def _check_feature_names(cfg) -> None:
+    """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
+    if "fpn" not in cfg.MODEL.BACKBONE.NAME:
+        return
+    level = (8 // dct_upsample(cfg)).bit_length() - 1  # log2 of res2's pixel stride
+    names = {f"p{level + i}" for i in range(5)}  # P2..P6 of the RGB model, renamed
+    for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
+        wrong = [f for f in node.IN_FEATURES if f not in names]
+        if wrong:
+            raise ValueError(
+                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={cfg.INPUT.DCT.UPSAMPLE} the FPN levels "
+                f"are {sorted(names)} (Detectron2 names them by pixel stride)"
+            )
+
+
+def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
+    """The gate of MODEL.FREQ_GATE, or None when disabled; it selects among all 192 channels."""
+    g = cfg.MODEL.FREQ_GATE
+    if not g.ENABLED:
+        return None
+    if len(dct_channels(cfg)) != NUM_CHANNELS:
+        raise ValueError(
+            f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
+            f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
+        )
+    return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
+                         grad_scale=g.GRAD_SCALE)
+
+
+@META_ARCH_REGISTRY.register()
+class FreqRCNN(GeneralizedRCNN):
+    """Mask/Faster R-CNN whose ``image`` inputs are DCT tensors ``(C, H*s/8, W*s/8)``.
+
+    Only :meth:`preprocess_image` differs from :class:`GeneralizedRCNN`: it pads on the DCT
+    grid (the backbone's pixel size divisibility divided by its input stride 8/s) and
+    returns an :class:`ImageList` whose ``image_sizes`` are the augmented images' *pixel*
+    sizes, so anchors, proposals, boxes and masks live in pixel coordinates and
+    post-processing rescales them to the original image exactly as for the RGB model.
+    """
+
+    @configurable
+    def __init__(self, *, gate: Optional[FrequencyGate] = None, input_dct: Optional[BlockDCT] = None,
+                 dct_channels: Optional[List[int]] = None, dct_upsample: int = 1, **kwargs):
+        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE).
+        ``input_dct``: with it, inputs are uint8 ``(3, H, W)`` images whose DCT the model
+        computes on its device (INPUT.DCT.ON_DEVICE); without, inputs are DCT tensors.
+        ``dct_channels``/``dct_upsample``: what the DCT input holds (INPUT.DCT.CHANNELS/UPSAMPLE),
+        needed only to draw it back as an image for ``vis_period > 0``."""
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.input_dct = input_dct
+        self.dct_channels = list(dct_channels) if dct_channels is not None else None
+        self.dct_upsample = int(dct_upsample)
+        if self.vis_period > 0 and self.dct_channels is None:
+            raise ValueError("VIS_PERIOD > 0 needs dct_channels (INPUT.DCT.CHANNELS) to draw the DCT input")
+        bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
+        self.input_stride = int(bottom_up.stem.stride)  # pixels per DCT cell
+        div = self.backbone.size_divisibility
+        if div % self.input_stride:
+            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {self.input_stride}")
+        self.grid_divisibility = div // self.input_stride
+
+    @classmethod
+    def from_config(cls, cfg):
+        # Every config check before the (slow) network build, so a typo costs no time.
+        dct_upsample(cfg)  # s in {1, 2}, before anything is sized from it
+        _check_feature_names(cfg)
+        mean, std = dct_pixel_stats(cfg)
+        gate = build_frequency_gate(cfg)
+        # GeneralizedRCNN sizes the backbone input from len(PIXEL_MEAN); here it is C.
+        backbone = build_backbone(cfg, ShapeSpec(channels=len(mean)))
+        return {
+            "backbone": backbone,
+            "proposal_generator": build_proposal_generator(cfg, backbone.output_shape()),
+            "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
+            "input_format": cfg.INPUT.FORMAT,
+            "vis_period": cfg.VIS_PERIOD,
+            "pixel_mean": mean,
+            "pixel_std": std,
+            "gate": gate,
+            "input_dct": BlockDCT(dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT)
+            if cfg.INPUT.DCT.ON_DEVICE else None,
+            "dct_channels": dct_channels(cfg),
+            "dct_upsample": cfg.INPUT.DCT.UPSAMPLE,
+        }
+
+    @torch.jit.unused  # scripting exports inference() (Detectron2's ScriptableAdapter), not training
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """GeneralizedRCNN's forward, plus ``loss_gate`` in training when the gate is on."""
+        out = super().forward(batched_inputs)
+        if self.training and self.gate is not None:
+            out["loss_gate"] = self.gate.gate_loss()
+        return out
+
+    def input_as_image(self, x: Dict) -> torch.Tensor:
+        """uint8 ``(3, H, W)`` image (``input_format``) rebuilt from one input's DCT channels,
+        the others zero: the low-pass view the backbone gets, at the pixel size boxes live in."""
+        coeffs = x["image"]
+        if self.input_dct is not None:  # uint8 image in; the model's own DCT of it is what it sees
+            coeffs = self.input_dct(coeffs[None].to(self.input_dct.weight.device))[0]
+        image = dct_to_image(coeffs.detach().float().cpu().numpy(), self.dct_channels, self.input_format,
+                             self.dct_upsample, self._pixel_size(x))
+        return torch.from_numpy(image).permute(2, 0, 1)
+
+    def visualize_training(self, batched_inputs, proposals):
+        """Detectron2's picture (GT boxes | top proposals, EventStorage.put_image every VIS_PERIOD),
+        drawn on :meth:`input_as_image` of the first image instead of on RGB pixels."""
+        first = {**batched_inputs[0], "image": self.input_as_image(batched_inputs[0])}
+        super().visualize_training([first], proposals[:1])
+
+    @torch.jit.unused
+    def _pixel_size(self, x: Dict):
+        """(h, w) in pixels of the augmented image; a tensor while tracing, as in ImageList."""
+        tracing = torch.jit.is_tracing()
+        if "image_size" in x:
+            size = x["image_size"]
+            if tracing and isinstance(size, torch.Tensor):
+                return size  # a graph input of the exported model, not a constant
+            return tuple(int(v) for v in size)
+        if "instances" in x:
+            return tuple(x["instances"].image_size)
+        if self.input_dct is not None:  # pixels in (on-device DCT): the image is its own size
+            return shapes_to_tensor(x["image"].shape[-2:]) if tracing else tuple(x["image"].shape[-2:])
+        raise KeyError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image); use DCTDatasetMapper")
+
+    def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """(DCT on device,) normalize, pad on the DCT grid and batch; image sizes in pixels."""
+        images = [self._move_to_current_device(x["image"]) for x in batched_inputs]
+        if self.input_dct is not None:
+            if images[0].shape[0] != 3:
+                raise ValueError(
+                    f"INPUT.DCT.ON_DEVICE expects (3, H, W) images, got {list(images[0].shape)}: "
+                    "build the mapper from the same config as the model"
+                )
+            images = [self.input_dct(x[None])[0] for x in images]
+        images = [x.float() for x in images]
+        if images[0].shape[0] != self.pixel_mean.shape[0]:
+            raise ValueError(
+                f"input has {images[0].shape[0]} channels, the model's statistics {self.pixel_mean.shape[0]}"
+            )
+        images = [(x - self.pixel_mean) / self.pixel_std for x in images]
+        padded = ImageList.from_tensors(images, self.grid_divisibility)
+        tensor = padded.tensor
+        if self.gate is not None:
+            # Channel means over each image's own extent, not over the batch padding.
+            tensor = self.gate(tensor, pooled=torch.stack([x.mean(dim=(1, 2)) for x in images]))
+        if torch.jit.is_scripting():
+            return ImageList(tensor, [self._scripted_pixel_size(x) for x in batched_inputs])
+        else:
+            return ImageList(tensor, [self._pixel_size(x) for x in batched_inputs])
+
+    def _scripted_pixel_size(self, x: Dict[str, torch.Tensor]) -> Tuple[int, int]:
+        """:meth:`_pixel_size` for TorchScript, whose inputs are Dict[str, Tensor] (no Instances)."""
+        if "image_size" in x:
+            size = x["image_size"]
+            return int(size[0]), int(size[1])
+        if self.input_dct is None:
+            raise ValueError("FreqRCNN inputs need 'image_size' (pixel size of the augmented image)")
+        return x["image"].shape[-2], x["image"].shape[-1]
