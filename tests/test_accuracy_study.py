@@ -1,68 +1,88 @@
-"""benchmarks/accuracy.py pieces: every arm's config builds and costs what it should, one arm trains
-2 iterations end to end (resuming skips it), and the summary/table/plot of its JSON."""
-import importlib.util
+"""The accuracy study (benchmarks/accuracy.py, pieces in benchmarks/study/): every arm's model builds and
+costs what it should, one arm trains 2 iterations end to end (resuming skips it), the DCT-192 analyses, and
+the summary/table/plot of its JSON."""
 import json
 import os
-import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.study.arms import classification_arms, detection_arms, quick_plan
+from benchmarks.study.cost import classification_cost, detection_cost
+from benchmarks.study.data import prepare_data, register
+from benchmarks.study.main import main as run_study
+from benchmarks.study.report import plot, summarize, table
+
 pytestmark = pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature").is_dir(),
                                 reason="the study set needs Debian's mate-backgrounds")
+RED, BLUE = (214, 39, 40), (31, 119, 180)  # matplotlib's tab:red (RGB arms) and tab:blue (DCT arms)
 
 
-def load_study():
-    spec = importlib.util.spec_from_file_location("accuracy", os.path.join(REPO, "benchmarks", "accuracy.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["accuracy"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def study():
+@pytest.fixture(scope="module", autouse=True)
+def default_demo_names():
     from freqdet.synthetic.register import register_demo_datasets
 
-    yield load_study()
+    yield
     register_demo_datasets()  # the study points the builtin demo names at its set: back to the default root
 
 
-def test_every_detection_arm_builds_with_its_input_and_cost(study, tmp_path):
-    plan = study.Plan(**study.QUICK)
+def assert_plot(path, panels: int, colors):
+    """The study plot decodes, has one 6.5 x 4.6 in panel (110 dpi) per task, and shows the arms' markers."""
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (506, 715 * panels, 3)
+    for color in colors:
+        assert (np.abs(image.astype(int) - color).sum(-1) < 30).sum() > 20, color
+
+
+def test_every_detection_arm_builds_with_its_input_and_cost(tmp_path):
+    plan = quick_plan()
     root = tmp_path / "datasets" / "demo"
-    study.prepare_data(plan, str(root))
-    study.register(str(root))
-    costs = {arm: study.detection_cost(plan, arm, str(tmp_path)) for arm in study.detection_arms(plan)}
+    prepare_data(plan, str(root))
+    register(str(root))
+    costs = {arm: detection_cost(plan, arm) for arm in detection_arms(plan)}
     R = plan.size
     assert costs["rgb_R"]["input_shape"] == [3, R, R] and costs["rgb_R"]["dtype"] == "torch.uint8"
     for arm, c in (("dct6_s2_R", 6), ("dct24_s2_R", 24), ("dct64_s2_R", 64), ("dct192_s2_R", 192), ("dct24_s2_R_src", 24)):
         assert costs[arm]["input_shape"] == [c, R // 4, R // 4], arm
     assert costs["dct24_s1_2R"]["input_shape"] == [24, R // 4, R // 4] and costs["dct24_s1_2R"]["image_px"] == 2 * R
-    # DESIGN.md section 6: DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8.
+    # DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8 (24 x 2 B per 4x4 px = 3 x 1 B per px).
     assert costs["dct24_s2_R"]["input_bytes"] == costs["rgb_R"]["input_bytes"]
     assert costs["dct24_s2_R_src"]["gflops"] == costs["dct24_s2_R"]["gflops"]  # FROM_SOURCE: equal cost
     assert costs["dct6_s2_R"]["gflops"] < costs["dct24_s2_R"]["gflops"] < costs["dct192_s2_R"]["gflops"]
     assert costs["dct24_s2_R"]["gflops"] < costs["rgb_R"]["gflops"]  # no stride-4 stem
 
 
-def test_one_arm_end_to_end_resumes_and_plots(study, tmp_path):
+def test_classification_arms_input_and_cost():
+    plan = quick_plan()
+    rgb, dct = (classification_cost(plan, arm) for arm in ("cls_rgb", "cls_dct24"))
+    side = plan.cls_size
+    assert rgb["input_shape"] == [3, side // 4, side // 4] and rgb["image_px"] == side // 4
+    assert dct["input_shape"] == [24, side // 8, side // 8] and dct["image_px"] == side  # RGB: stride-2 stem
+    assert rgb["input_bytes"] == 4 * 3 * (side // 4) ** 2 and dct["input_bytes"] == 4 * 24 * (side // 8) ** 2
+    assert set(classification_arms(plan)) == {"cls_rgb", "cls_dct24"} and dct["gflops"] > 0 and rgb["gflops"] > 0
+
+
+def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
     argv = ["--quick", "--arms", "dct24_s2_R", "--work-dir", str(tmp_path), "--sensitivity"]
-    results = study.main(argv)
+    results = run_study(argv)
     run = results["arms"]["dct24_s2_R"]["seeds"]["1"]
     assert run["metric"] is not None and os.path.isfile(os.path.join(run["dir"], "model_final.pth"))
     saved = json.loads((tmp_path / "study.json").read_text())
     assert saved["summary"]["dct24_s2_R"]["n"] == 1 and saved["arms"]["dct24_s2_R"]["cost"]["gflops"] > 0
-    assert (tmp_path / "study.png").stat().st_size > 5_000
+    assert saved["plan"] == {"size": 64, "scene": 128, "num_train": 4, "num_val": 2, "iters": 2, "batch": 2,
+                             "seeds": [1], "cls_size": 64, "cls_train": 2, "cls_val": 1, "cls_iters": 2, "cls_batch": 4,
+                             "stats_images": 4}  # the keys docs/study.json has always had
+    assert_plot(tmp_path / "study.png", panels=1, colors=[BLUE])
     metrics = Path(run["dir"]) / "metrics.json"
     before = metrics.stat().st_mtime_ns
-    again = study.main(argv)  # finished: nothing is trained again
+    again = run_study(argv)  # finished: nothing is trained again
     assert metrics.stat().st_mtime_ns == before and again["arms"]["dct24_s2_R"]["seeds"]["1"]["metric"] == run["metric"]
 
 
-def test_dct192_arm_then_sensitivity_gate_and_rankings(study, tmp_path):
-    results = study.main(["--quick", "--arms", "dct192_s2_R", "--work-dir", str(tmp_path), "--sensitivity", "component"])
+def test_dct192_arm_then_sensitivity_gate_and_rankings(tmp_path):
+    results = run_study(["--quick", "--arms", "dct192_s2_R", "--work-dir", str(tmp_path), "--sensitivity", "component"])
     sens = json.loads(Path(results["spectral_sensitivity"][0]).read_text())
     assert sens["unit"] == "component" and [u["name"] for u in sens["units"]] == ["Y", "Cb", "Cr"]
     gate = results["gate"]
@@ -75,20 +95,22 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(study, tmp_path):
     assert 0 < ranking["on_probability"]["gate_rate"]["Cb"] < 1
     assert json.loads((tmp_path / "study.json").read_text())["spectral_ranking"]["component"] == ranking
     assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text()) == saved_rates
+    heat_map = np.asarray(Image.open(tmp_path / "study_gate_on_probability.png").convert("RGB"))
+    assert len(np.unique(heat_map.reshape(-1, 3), axis=0)) > 50  # a filled heat map, not an empty figure
 
 
-def test_summary_table_and_plot_of_several_seeds(study, tmp_path):
+def test_summary_table_and_plot_of_several_seeds(tmp_path):
     cost = {"gflops": 1.0, "input_bytes": 3000.0, "input_shape": [3, 8, 8], "image_px": 8, "dtype": "torch.uint8"}
     results = {"plan": {"seeds": [1, 2, 3]}, "arms": {
         "rgb_R": {"metric_name": "bbox AP", "cost": cost, "seeds": {
             s: {"metric": m, "s_per_iter": t} for s, m, t in (("1", 10.0, 1.0), ("2", 12.0, 3.0), ("3", 14.0, 2.0))}},
         "cls_dct24": {"metric_name": "top-1 (%)", "cost": {**cost, "input_bytes": 1500.0}, "seeds": {
             "1": {"metric": 50.0, "s_per_iter": None}}}}}
-    results["summary"] = study.summarize(results)
+    results["summary"] = summarize(results)
     assert results["summary"]["rgb_R"] == {"n": 3, "mean": 12.0, "std": 2.0, "s_per_iter": 2.0}
     assert results["summary"]["cls_dct24"]["std"] == 0.0
-    assert "| rgb_R | bbox AP | 1: 10.0, 2: 12.0, 3: 14.0 | 12.0 ± 2.0 | 1.000 |" in study.table(results)
-    assert Path(study.plot(results, str(tmp_path / "p.png"))).stat().st_size > 5_000
+    assert "| rgb_R | bbox AP | 1: 10.0, 2: 12.0, 3: 14.0 | 12.0 ± 2.0 | 1.000 |" in table(results)
+    assert_plot(plot(results, str(tmp_path / "p.png")), panels=2, colors=[RED, BLUE])
 
 
 def test_photo_patch_folder_has_one_class_per_photo(tmp_path):

@@ -1,0 +1,90 @@
+"""The study's command line and its order of work: the data, every (seed, arm) with its cost, then the
+DCT-192 analyses. docs/study.json is rewritten after every step, so an interrupted study keeps its numbers."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from . import report
+from .arms import REPO, Plan, classification_arms, detection_arms, quick_plan
+from .cost import classification_cost, detection_cost
+from .data import prepare_data, prepare_patches, register
+from .running import classification_run, detection_run, gate_run, script_env, spectral_sensitivity
+
+
+def build_parser(description: str = "") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny data and 2 iterations, seed 1: checks the pipeline only")
+    p.add_argument("--arms", nargs="+", default=None, help="subset of arms (default: all)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--iters", type=int, default=None, help="detection iterations (default 300)")
+    p.add_argument("--work-dir", default=None, help="runs, data and statistics (default output/study[_quick])")
+    p.add_argument("--output", default=None, help="JSON (default docs/study.json; --quick: <work-dir>/study.json)")
+    p.add_argument("--plot", default=None, help="PNG (default docs/study.png; --quick: <work-dir>/study.png)")
+    p.add_argument("--sensitivity", nargs="*", default=["band", "component"], metavar="UNIT",
+                   help="after the runs, spectral sensitivity of the DCT-192 detector per UNIT (none: skip)")
+    p.add_argument("--sensitivity-images", type=int, default=50, help="val images for the sensitivity tool")
+    p.add_argument("extra", nargs="*", help="after --: config overrides for every detection run (e.g. MODEL.DEVICE cuda)")
+    return p
+
+
+def save(results: dict, output: str) -> None:
+    os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def main(argv=None, description: str = "") -> dict:
+    """Run the study ``argv`` asks for (``benchmarks/accuracy.py``'s command line); returns its results."""
+    args = build_parser(description).parse_args(argv)
+    plan = quick_plan() if args.quick else Plan()
+    if args.seeds:
+        plan.seeds = args.seeds
+    if args.iters:
+        plan.detection.iters = args.iters
+    work = os.path.abspath(args.work_dir or os.path.join(REPO, "output", "study_quick" if args.quick else "study"))
+    output = os.path.abspath(args.output or (os.path.join(work, "study.json") if args.quick
+                                             else os.path.join(REPO, "docs", "study.json")))  # scripts run in REPO
+    png = args.plot or os.path.splitext(output)[0] + ".png"
+    det_arms, cls_arms = detection_arms(plan), classification_arms(plan)
+    arms = args.arms or [*det_arms, *cls_arms]
+    unknown = [a for a in arms if a not in det_arms and a not in cls_arms]
+    if unknown:
+        raise SystemExit(f"unknown arms {unknown}; choose from {[*det_arms, *cls_arms]}")
+
+    data_root = os.path.join(work, "datasets", "demo")
+    prepare_data(plan, data_root)
+    register(data_root)
+    env = script_env(os.path.dirname(data_root))
+    patches = prepare_patches(plan, work) if any(a in cls_arms for a in arms) else None
+
+    results = {"plan": plan.to_json(), "extra_opts": args.extra, "arms": {}}
+    if os.path.isfile(output):  # keep what earlier (partial) invocations measured
+        with open(output) as f:
+            results["arms"] = json.load(f).get("arms", {})
+    for seed in plan.seeds:  # arms alternate within a seed, so load drifts hit all arms alike
+        for arm in arms:
+            if arm in cls_arms:
+                r = classification_run(plan, arm, seed, work, patches, env)
+                entry = results["arms"].setdefault(arm, {"metric_name": "top-1 (%)"})
+            else:
+                r = detection_run(plan, arm, seed, work, env, args.extra)
+                entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})
+            entry.setdefault("seeds", {})[str(seed)] = r
+            if "cost" not in entry:
+                entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)
+            results["summary"] = report.summarize(results)
+            save(results, output)
+    if args.sensitivity and "dct192_s2_R" in arms:
+        out_dir = os.path.dirname(output)
+        results["spectral_sensitivity"] = spectral_sensitivity(plan, work, env, args.sensitivity,
+                                                               args.sensitivity_images, out_dir, args.extra)
+        results["gate"] = gate_run(plan, work, env, args.extra)
+        report.gate_figures(results["gate"]["rates_file"], out_dir)
+        results["spectral_ranking"] = report.rankings(results["spectral_sensitivity"], results["gate"]["rates_file"])
+        save(results, output)
+    print(report.table(results))
+    print(report.plot(results, png))
+    print(output)
+    return results

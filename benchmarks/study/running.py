@@ -1,0 +1,145 @@
+"""One run at a time, each a script of this repository in its own process (as a user would run it),
+and each skipped when its result is already on disk, so an interrupted study resumes where it stopped."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from .arms import CONFIG, GATE, REPO, Plan, classification_arms, detection_arms, recipe
+
+
+def script_env(datasets: str) -> dict:
+    """Every script's environment: this checkout first on the path, the study set behind the demo's names."""
+    return {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "PYTHONWARNINGS": "ignore", "FREQDET_DATASETS": datasets}
+
+
+def run(cmd: list, env: dict) -> float:
+    """Run a script of this repo; returns its wall-clock seconds."""
+    t = time.time()
+    subprocess.run([sys.executable, *map(str, cmd)], check=True, cwd=REPO, env=env)
+    return time.time() - t
+
+
+def read_json(path: str) -> dict:
+    """The JSON object in ``path``; {} when there is no file yet."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_metrics(out: str) -> list:
+    """The rows of Detectron2's ``out``/metrics.json; [] before the run wrote any."""
+    path = os.path.join(out, "metrics.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def final_bbox_ap(out: str):
+    """bbox/AP of the final evaluation in ``out``/metrics.json, or None while the run is unfinished."""
+    if not os.path.isfile(os.path.join(out, "model_final.pth")):
+        return None
+    evals = [r for r in read_metrics(out) if "bbox/AP" in r]
+    return evals[-1]["bbox/AP"] if evals else None
+
+
+def median_time(out: str):
+    """Median seconds per training iteration Detectron2 logged (its "time" excludes data waits)."""
+    times = [r["time"] for r in read_metrics(out) if "time" in r]
+    return statistics.median(times) if times else None
+
+
+def run_dir(work: str, name: str, seed: int) -> str:
+    return os.path.join(work, "runs", f"{name}_seed{seed}")
+
+
+def stats_file(plan: Plan, arm_opts: list, size: int, work: str, env: dict) -> str:
+    """Per-channel DCT statistics for an arm's s / FROM_SOURCE / size (computed once, shared); "" for RGB."""
+    if "GeneralizedRCNN" in arm_opts:
+        return ""
+    opts = dict(zip(arm_opts[::2], arm_opts[1::2]))
+    key = f"s{opts.get('INPUT.DCT.UPSAMPLE', '1')}_{size}{'_src' if 'INPUT.DCT.FROM_SOURCE' in opts else ''}"
+    path = os.path.join(work, "stats", f"dct_stats_{key}.json")
+    if not os.path.isfile(path):
+        run(["tools/compute_dct_stats.py", "--config-file", CONFIG, "--output", path, "--max-images", plan.stats_images,
+             *recipe(plan, size), *arm_opts], env)  # all 192 channels: the arms pick theirs
+    return path
+
+
+def detector_opts(plan: Plan, arm: str, work: str, env: dict) -> list:
+    """Everything a run of ``arm``'s detector overrides: the recipe, the arm and its statistics file."""
+    arm_opts, size = detection_arms(plan)[arm]
+    return [*recipe(plan, size), *arm_opts, "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env)]
+
+
+def detection_run(plan: Plan, arm: str, seed: int, work: str, env: dict, extra: list) -> dict:
+    """tools/train_net.py on one (detection arm, seed): final bbox AP and train s/iter."""
+    out = run_dir(work, arm, seed)
+    opts = detector_opts(plan, arm, work, env)
+    if final_bbox_ap(out) is None:  # finished runs are skipped; an interrupted one starts again
+        run(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], env)
+    return {"metric": final_bbox_ap(out), "s_per_iter": median_time(out), "dir": out}
+
+
+def train_classifier_command(plan: Plan, arm: str, seed: int, data: str, out: str) -> list:
+    """tools/train_classifier.py's command line for one (classification arm, seed)."""
+    arch, side, _ = classification_arms(plan)[arm]
+    cls = plan.classification
+    return ["tools/train_classifier.py", "--data", data, "--output-dir", out, "--seed", seed,
+            "--arch", arch, "--channels", "24",
+            "--input-size", side, "--resize", side,  # the whole patch: RGB and DCT see the same field of view
+            "--max-iter", cls.iters, "--batch-size", cls.batch, "--warmup-epochs", "1",
+            "--num-workers", "1", "--no-progress", "--log-period", "10",
+            "--stats-images", "200"]
+
+
+def final_top1(out: str, iters: int):
+    """top-1 of the evaluation at iteration ``iters`` in ``out``/eval_results.json, or None before it."""
+    rows = [r for r in read_json(os.path.join(out, "eval_results.json")) or [] if r.get("iteration") == iters]
+    return rows[-1]["top1"] if rows else None
+
+
+def classification_run(plan: Plan, arm: str, seed: int, work: str, data: str, env: dict) -> dict:
+    """tools/train_classifier.py on one (classification arm, seed): final top-1 and train s/iter."""
+    out = run_dir(work, arm, seed)
+    if final_top1(out, plan.classification.iters) is None:
+        run(train_classifier_command(plan, arm, seed, data, out), env)
+    return {"metric": final_top1(out, plan.classification.iters), "s_per_iter": median_time(out), "dir": out}
+
+
+def gate_run(plan: Plan, work: str, env: dict, extra: list) -> dict:
+    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set."""
+    out = run_dir(work, "gate192_s2_R", plan.seeds[0])
+    rates = os.path.join(out, "gate_selection_rates.json")
+    opts = [*detector_opts(plan, "dct192_s2_R", work, env), *GATE, "SEED", plan.seeds[0], "OUTPUT_DIR", out, *extra]
+    weights = os.path.join(out, "model_final.pth")
+    if not os.path.isfile(weights):
+        run(["tools/train_net.py", "--config-file", CONFIG, *opts], env)
+    data = read_json(rates)
+    if "on_probability" not in data:  # missing, or written by an older freqdet: measure again
+        run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", weights], env)
+        data = read_json(rates)
+    summary = {k: v for k, v in data.items() if k not in ("rates", "names", "on_probability")}
+    return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
+
+
+def spectral_sensitivity(plan: Plan, work: str, env: dict, units: list, max_images: int, out_dir: str,
+                         extra: list) -> list:
+    """tools/spectral_sensitivity.py on the first seed's DCT-192 detector, one JSON + heat map per unit."""
+    detector = run_dir(work, "dct192_s2_R", plan.seeds[0])
+    outputs = []
+    for unit in units:
+        out = os.path.join(out_dir, f"spectral_sensitivity_{unit}.json")
+        if not os.path.isfile(out):
+            run(["tools/spectral_sensitivity.py", "--unit", unit, "--max-images", max_images, "--output", out,
+                 "detector", "--config-file", CONFIG, *detector_opts(plan, "dct192_s2_R", work, env),
+                 "MODEL.WEIGHTS", os.path.join(detector, "model_final.pth"), "OUTPUT_DIR", detector, *extra], env)
+        outputs.append(out)
+    return outputs
