@@ -30,9 +30,13 @@ Writes ``--output`` (JSON) and ``--plot`` (accuracy vs input bytes with std erro
     python benchmarks/accuracy.py --quick              # tiny end-to-end check (minutes)
     python benchmarks/accuracy.py --arms rgb_R dct24_s2_R --seeds 1 2 3 -- MODEL.DEVICE cuda
 """
-# The study's pieces (arms, data, running, cost, report) are the package benchmarks/study/; Python puts
-# this script's folder first on the path, so it is importable as ``study`` here.
-from study.main import main
+import os
+import sys
+
+# The study's pieces (arms, data, running, cost, report) are the package benchmarks/study/, imported from
+# this checkout under the name the tests use.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.study.main import main  # noqa: E402
 
 if __name__ == "__main__":
     main(description=__doc__)
