@@ -40,7 +40,7 @@ def test_every_detection_arm_builds_with_its_input_and_cost(study, tmp_path):
     for arm, c in (("dct6_s2_R", 6), ("dct24_s2_R", 24), ("dct64_s2_R", 64), ("dct192_s2_R", 192), ("dct24_s2_R_src", 24)):
         assert costs[arm]["input_shape"] == [c, R // 4, R // 4], arm
     assert costs["dct24_s1_2R"]["input_shape"] == [24, R // 4, R // 4] and costs["dct24_s1_2R"]["image_px"] == 2 * R
-    # DESIGN.md section 6: DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8.
+    # docs/design.md: DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8.
     assert costs["dct24_s2_R"]["input_bytes"] == costs["rgb_R"]["input_bytes"]
     assert costs["dct24_s2_R_src"]["gflops"] == costs["dct24_s2_R"]["gflops"]  # FROM_SOURCE: equal cost
     assert costs["dct6_s2_R"]["gflops"] < costs["dct24_s2_R"]["gflops"] < costs["dct192_s2_R"]["gflops"]
