@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.freqdet-installed
-# torch/torchvision pair that imports together on Python 3.11 here (DESIGN.md §4).
+# torch/torchvision pair that imports together on Python 3.11.
 TORCH := torch==2.14.1 torchvision==0.29.1
 DEMO_DIR ?= output/demo
 DEMO_CONFIG ?= configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml
@@ -56,7 +56,7 @@ $(FASHION_MNIST):
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist)
 
 # Fashion-MNIST as a 128 px JPEG ImageFolder (once) -> DCT-24 MobileNetV2 and the RGB MobileNetV2
-# trained with the same recipe on CPU -> both top-1 side by side (README, "Classification").
+# trained with the same recipe on CPU -> both top-1 side by side (docs/classification.md).
 demo-cls: install $(FASHION_MNIST)
 	$(PY) tools/demo_classification.py --data datasets/fashion_mnist_128 --output $(DEMO_DIR)/classification
 
@@ -69,7 +69,7 @@ bench-deps: install
 	$(PY) -c "import turbojpeg, jpeg2dct" 2>/dev/null || $(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) datasets/prepare_demo.py
 
-# Tables on stdout; JSON beside them in output/benchmarks/ (README, "Performance").
+# Tables on stdout; JSON beside them in output/benchmarks/ (docs/performance.md).
 benchmark: bench-deps
 	$(PY) benchmarks/bench_mapper.py --repeat 5 --output output/benchmarks/mapper.json
 	$(PY) benchmarks/bench_dct.py

@@ -1,4 +1,4 @@
-"""Channel indices, zigzag order and the named subsets of DESIGN.md §2."""
+"""Channel indices, zigzag order and the named subsets (docs/design.md, "Numeric conventions")."""
 import pytest
 
 from freqdet.core import channel_name, named_subsets, parse_channels, zigzag_order, zigzag_rank

@@ -1,4 +1,4 @@
-"""Every command written in the docs (README, Makefile, config comments, script docstrings) names
+"""Every command written in the docs (README, docs/*.md, Makefile, config comments, script docstrings) names
 flags its script really has and config keys that exist: each documented script's ``--help`` is
 run and parsed, so a slip like a non-existent ``--all-channels`` fails here."""
 import glob
@@ -15,7 +15,7 @@ from detectron2.config import get_cfg
 from freqdet.detection.config import add_freqdet_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOCS = ["README.md", "Makefile", "datasets/README.md", *sorted(glob.glob("configs/**/*.yaml", root_dir=REPO, recursive=True)),
+DOCS = ["README.md", *sorted(glob.glob("docs/*.md", root_dir=REPO)), "Makefile", "datasets/README.md", *sorted(glob.glob("configs/**/*.yaml", root_dir=REPO, recursive=True)),
         *sorted(glob.glob("tools/*.py", root_dir=REPO)), *sorted(glob.glob("benchmarks/*.py", root_dir=REPO)),
         "datasets/prepare_demo.py", *sorted(glob.glob("freqdet/**/*.py", root_dir=REPO, recursive=True))]
 SCRIPT = re.compile(r"(?<![\w/.-])((?:tools|benchmarks|datasets)/\w+\.py)\b")
@@ -94,7 +94,8 @@ def helps():
 
 
 def test_docs_name_scripts_that_exist():
-    assert len(COMMANDS) > 30  # the parser finds the commands (README alone has ~25)
+    assert len(COMMANDS) > 30  # the parser finds the commands (README and docs/ alone have ~50)
+    assert {"README.md", "docs/design.md", "docs/gate.md"} <= {doc for doc, _, _ in COMMANDS}
     missing = sorted({(doc, s) for doc, s, _ in COMMANDS if not os.path.isfile(os.path.join(REPO, s))})
     assert not missing, f"documented scripts that do not exist: {missing}"
 

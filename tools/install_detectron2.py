@@ -3,7 +3,7 @@
 
 Detectron2 has no official PyPI release. PyPI's ``sal-detectron2==0.7.2`` is a build
 of Detectron2's main branch tagged cp310 only; its pure-Python ``detectron2/`` package
-runs on Python 3.11 (see DESIGN.md §4). We install exactly that package, leaving out
+runs on Python 3.11. We install exactly that package, leaving out
 the wheel's stray top-level ``tools/`` and its cp310 ``_C`` extension. A Detectron2
 that already imports (e.g. built from source) is left untouched.
 """

@@ -4,7 +4,7 @@
     python tools/select_channels.py RATES.json --top-k 24 --stats dct_stats.json
     python tools/select_channels.py RATES.json --per-component 16,4,4 --stats dct_stats.json
     python tools/select_channels.py RATES.json --threshold 0.5 --stats dct_stats.json \
-        --base-config ../Base-DCT-RCNN-FPN.yaml -o configs/.../static.yaml
+        --base-config ../Base-FreqRCNN-FPN.yaml -o configs/.../static.yaml
 
 Prints (and with ``-o`` writes) YAML: the ``channels`` list, ascending channel indices, and the
 per-channel mean/std for exactly those channels, in the same order, taken from the statistics

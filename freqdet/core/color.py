@@ -1,4 +1,4 @@
-"""JPEG/JFIF full-range BT.601 colour conversion (DESIGN.md §2).
+"""JPEG/JFIF full-range BT.601 colour conversion (docs/design.md, "Numeric conventions").
 
 The forward matrix also subtracts the DCT level shift (128 from Y; Cb and Cr are
 already centred), so its output is exactly what an 8x8 DCT of JPEG operates on.

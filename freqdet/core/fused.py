@@ -6,7 +6,7 @@ and the last two are separable. ``cv2.resize(INTER_LINEAR)`` x2 uses half-pixel 
 (enlarged sample 2k = .75 p[k] + .25 p[k-1], 2k+1 = .75 p[k] + .25 p[k+1], edges clamped), so
 along each axis enlarged block b depends only on source samples 4b-1 .. 4b+4 through one fixed
 8x6 matrix U: frequency u of that block is ``(D @ U)[u]`` applied to those six samples
-(DESIGN.md §6). At s=1 the taps are the DCT rows over samples 8b .. 8b+7. Replicating the
+(docs/design.md). At s=1 the taps are the DCT rows over samples 8b .. 8b+7. Replicating the
 source's edge by one sample gives exactly the reference's replicate padding of the enlarged
 image.
 
