@@ -3,7 +3,8 @@
 The JSON keys rates by channel index (``"0"`` .. ``"191"``), like the DCT statistics file, so
 ``tools/channel_heatmap.py`` and ``tools/select_channels.py`` read either kind of per-channel
 file the same way. A subset picked from the rates is written as config lines
-(:func:`static_subset_yaml`): a static subset costs nothing at inference, the gate does.
+(:func:`static_subset_yaml`): at inference a static subset needs neither the gate nor the
+channels it leaves out.
 """
 from __future__ import annotations
 
