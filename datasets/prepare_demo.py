@@ -10,19 +10,14 @@ import argparse
 import time
 
 from freqdet.synthetic import coco_writer
+
+
 def parse_size(text):
     """``256`` -> (256, 256); ``240x320`` -> (240, 320) (height x width)."""
     parts = [int(p) for p in text.lower().split("x")]
     if len(parts) not in (1, 2) or min(parts) < 32:
         raise argparse.ArgumentTypeError(f"image size must be S or HxW with sides >= 32, got {text!r}")
     return (parts[0], parts[-1])
-
-
-def print_summary(root):
-    for split, s in coco_writer.summarize(root).items():
-        per_class = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
-        print(f"{split}: {s['images']} images, {s['instances']} instances ({per_class}); "
-              f"masks: {s['polygon']} polygon, {s['rle']} RLE")
 
 
 def main(argv=None):
@@ -35,13 +30,16 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="regenerate even if complete")
     args = parser.parse_args(argv)
 
-    if not args.force and coco_writer.is_complete(args.output, args.num_train, args.num_val, args.image_size, args.seed):
-        print(f"{args.output}: complete demo dataset already there (use --force to regenerate)")
-    else:
-        start = time.perf_counter()
-        coco_writer.generate_demo_dataset(args.output, args.num_train, args.num_val, args.image_size, args.seed)
+    start = time.perf_counter()
+    if coco_writer.ensure_demo_dataset(args.output, args.num_train, args.num_val, args.image_size, args.seed,
+                                       force=args.force):
         print(f"generated {args.output} in {time.perf_counter() - start:.1f} s")
-    print_summary(args.output)
+    else:
+        print(f"{args.output}: complete demo dataset already there (use --force to regenerate)")
+    for split, s in coco_writer.summarize(args.output).items():
+        per_class = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
+        print(f"{split}: {s['images']} images, {s['instances']} instances ({per_class}); "
+              f"masks: {s['polygon']} polygon, {s['rle']} RLE")
 
 
 if __name__ == "__main__":

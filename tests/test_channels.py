@@ -1,4 +1,4 @@
-"""Channel indices, zigzag order and the named subsets (docs/design.md, "Numeric conventions")."""
+"""Channel indices (c*64 + u*8 + v), zigzag order and the named subsets of the paper's released code."""
 import pytest
 
 from freqdet.core import channel_name, named_subsets, parse_channels, zigzag_order, zigzag_rank

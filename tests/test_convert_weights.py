@@ -1,7 +1,9 @@
 """Checkpoint conversion: torchvision / Detectron2 / DCT-classifier ResNet-50 -> DCT backbone."""
+import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +14,27 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
 from detectron2.modeling.backbone import build_resnet_backbone
 
-from freqdet.detection.weights import convert_to_dct_backbone, load_state_dict
+from freqdet.classification import resnet50_dct
+from freqdet.core import parse_channels
+from freqdet.detection.weights import convert_to_dct_backbone, load_state_dict, save_detectron2_pkl
 from test_detection_model import make_cfg
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args):
-    subprocess.run([sys.executable, "tools/convert_weights.py", *map(str, args)], check=True, capture_output=True)
+    """tools/convert_weights.py end to end, as the configs' comments tell a user to run it."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "convert_weights.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def convert(src, channels, out):
+    """What the tool does, through the package functions."""
+    weights, _ = convert_to_dct_backbone(load_state_dict(str(src)), len(parse_channels(channels)), source=str(src))
+    save_detectron2_pkl(weights, str(out))
 
 
 def load_into_model(pkl, channels):
@@ -35,7 +52,8 @@ def tv_resnet():
 def test_torchvision_rgb_to_dct24(tmp_path, tv_resnet):
     src, out = tmp_path / "resnet50.pth", tmp_path / "dct24.pkl"
     torch.save(tv_resnet, src)
-    run_cli(src, "--channels", "24", "--output", out)
+    printed = run_cli(src, "--channels", "24", "--output", out)
+    assert f"wrote {out}" in printed and "kept the first 24 of 64 input channels" in printed
     with open(out, "rb") as f:
         data = pickle.load(f)
     assert data["matching_heuristics"] and not any(k.startswith(("stem.", "fc.")) for k in data["model"])
@@ -64,31 +82,17 @@ def test_detectron2_pkl_naming(tmp_path):
     src, out = tmp_path / "R-50.pkl", tmp_path / "dct6.pkl"
     with open(src, "wb") as f:
         pickle.dump({"model": {k: v.numpy() for k, v in d2.state_dict().items()}, "__author__": "test"}, f)
-    run_cli(src, "--channels", "6", "--output", out)
+    convert(src, "6", out)
     net = load_into_model(out, "6")
     np.testing.assert_array_equal(net.res2[0].conv1.weight.detach().numpy(), d2.res2[0].conv1.weight[:, :6].detach().numpy())
     np.testing.assert_array_equal(net.res4[2].conv2.weight.detach().numpy(), d2.res4[2].conv2.weight.detach().numpy())
 
 
-def dct_classifier_state(channels):
-    """A DCT ResNet-50 classifier as the classification issue defines it (torchvision, stem removed)."""
-    try:
-        from freqdet.classification import resnet50_dct
-
-        return resnet50_dct(channels=channels).state_dict()
-    except ImportError:
-        net = torchvision.models.resnet50()
-        del net.conv1, net.bn1
-        net.layer1[0].conv1 = torch.nn.Conv2d(channels, 64, 1, bias=False)
-        net.layer1[0].downsample[0] = torch.nn.Conv2d(channels, 256, 1, bias=False)
-        return net.state_dict()
-
-
 def test_dct_classifier_checkpoint(tmp_path):
-    state = dct_classifier_state(24)
+    state = resnet50_dct(channels="24").state_dict()  # torchvision names, no RGB stem
     src, out = tmp_path / "cls.pth", tmp_path / "det.pkl"
     torch.save({"model": state, "epoch": 3}, src)
-    run_cli(src, "--channels", "24", "--output", out)
+    convert(src, "24", out)
     net = load_into_model(out, "24")
     np.testing.assert_array_equal(net.res2[0].conv1.weight.detach().numpy(), state["layer1.0.conv1.weight"].numpy())
     np.testing.assert_array_equal(net.res5[2].conv3.weight.detach().numpy(), state["layer4.2.conv3.weight"].numpy())

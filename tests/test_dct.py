@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from freqdet.core import dct_grid_size, dct_to_image, image_to_dct, parse_channels, rgb_to_ycbcr
+from freqdet.analysis.energy import energy_share
 from freqdet.core.torch_dct import images_to_dct
 
 
@@ -125,3 +126,15 @@ def test_bad_images_raise(bad, message):
 def test_bad_upsample_raises(china):
     with pytest.raises(ValueError, match="upsample"):
         image_to_dct(china, upsample=3)
+
+
+def test_energy_share_is_each_channels_part_of_the_pixel_energy(photos):
+    """Per channel, the mean squared coefficient (SciPy's DCT) over the energy of the centred YCbCr
+    pixels (Parseval: the DCT is orthonormal), each image weighing the same."""
+    crops = [photos["china"][:200, :296], photos["coffee"][:96, :160]]  # whole blocks: no edge padding
+    per_image = [np.mean(reference_dct(c) ** 2, axis=(1, 2)) for c in crops]
+    pixels = [64 * np.mean((rgb_to_ycbcr(c).astype(np.float64) - 128) ** 2, axis=(0, 1)).sum() for c in crops]
+    np.testing.assert_allclose([e.sum() for e in per_image], pixels, rtol=1e-4)  # Parseval
+    share = energy_share(crops)
+    np.testing.assert_allclose(share, np.mean(per_image, axis=0) / np.mean(pixels), rtol=1e-3, atol=1e-8)
+    assert np.argmax(share) == 0 and share[parse_channels("6")].sum() > 0.5  # low frequencies dominate

@@ -1,5 +1,7 @@
 """The demo dataset: real JPEGs and COCO json that pycocotools and Detectron2 read back."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,21 +147,32 @@ def test_builtin_names_point_at_default_root_and_registering_writes_nothing(tmp_
         register_demo_datasets()  # back to the default root for other tests
 
 
-def test_prepare_demo_cli_skips_complete_data_and_regenerates_cleanly(tmp_path, capsys):
-    import runpy
-
-    main = runpy.run_path(str(Path(__file__).parents[1] / "datasets" / "prepare_demo.py"))["main"]
-    args = ["--output", str(tmp_path), "--num-train", "4", "--num-val", "2", "--image-size", "64x80"]
-    main(args)
+def test_ensure_demo_dataset_skips_complete_data_and_regenerates_cleanly(tmp_path):
+    assert coco_writer.ensure_demo_dataset(tmp_path, 4, 2, (64, 80), seed=0)
     assert coco_writer.is_complete(tmp_path, 4, 2, (64, 80), 0)
-    main(args)
-    out = capsys.readouterr().out
-    assert "already there" in out and "train: 4 images" in out
+    stamp = (tmp_path / "train" / "000001.jpg").stat().st_mtime_ns
+    assert not coco_writer.ensure_demo_dataset(tmp_path, 4, 2, (64, 80), seed=0)  # complete: nothing written
+    assert (tmp_path / "train" / "000001.jpg").stat().st_mtime_ns == stamp
     (tmp_path / "val" / "000002.jpg").unlink()
     assert not coco_writer.is_complete(tmp_path, 4, 2, (64, 80), 0)
-    main(["--output", str(tmp_path), "--num-train", "2", "--num-val", "2", "--image-size", "64"])
-    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000001.jpg", "000002.jpg"]
+    assert coco_writer.ensure_demo_dataset(tmp_path, 2, 2, 64, seed=0)  # other parameters: regenerated
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000001.jpg", "000002.jpg"]  # no leftovers
     assert coco_writer.is_complete(tmp_path, 2, 2, 64, 0) and not coco_writer.is_complete(tmp_path, 4, 2, 64, 0)
+    assert coco_writer.ensure_demo_dataset(tmp_path, 2, 2, 64, seed=0, force=True)
+
+
+def test_prepare_demo_cli_finds_the_set_it_describes(tmp_path):
+    """End to end: ``--image-size HxW`` is height x width, so a set made at (64, 80) is found complete."""
+    coco_writer.generate_demo_dataset(tmp_path, num_train=4, num_val=2, image_size=(64, 80), seed=0)
+    repo = Path(__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(repo / "datasets" / "prepare_demo.py"), "--output", str(tmp_path),
+                           "--num-train", "4", "--num-val", "2", "--image-size", "64x80"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = coco_writer.summarize(tmp_path)["train"]
+    assert "already there" in proc.stdout
+    assert f"train: 4 images, {summary['instances']} instances" in proc.stdout
 
 
 def test_scene_parameters_make_another_set_and_defaults_keep_the_demo_json(tmp_path, dataset):

@@ -1,5 +1,6 @@
 """gate_statistics: inference rates and the training-time on-probabilities of a gate, in one pass."""
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -18,3 +19,25 @@ def test_on_probability_is_sigmoid_of_the_logit_gap_and_ranks_a_closed_gate():
         expected = torch.cat([torch.sigmoid(gate.logits(x)[..., 1] - gate.logits(x)[..., 0]) for x in batches]).mean(0)
     assert np.allclose(p_on, expected.double().numpy()) and 0.2 < p_on.min() and p_on.max() < 0.5
     assert len(set(np.round(p_on, 8))) == 4  # distinct: an order among channels the mask cannot give
+
+
+class Unreachable(nn.Module):
+    def forward(self, x):
+        raise AssertionError("gate_statistics runs the model only up to its gate")
+
+
+def test_rates_are_eval_mask_fractions_measured_up_to_the_gate():
+    torch.manual_seed(0)
+    gate = FrequencyGate(channels=6, init_on_logit=0.0)
+    nn.init.normal_(gate.logits_conv.weight, std=1.0)  # per-image decisions, neither all on nor all off
+    model = nn.Sequential(gate, Unreachable()).train()
+    batches = [torch.randn(3, 6, 4, 4) for _ in range(4)]
+    rates, _, n = gate_statistics(model, batches, max_batches=3)
+    assert n == 9 and model.training  # three batches of three images; the training mode is restored
+    with torch.no_grad():
+        masks = torch.cat([(gate.logits(x)[..., 1] > gate.logits(x)[..., 0]).double() for x in batches[:3]])
+    assert np.array_equal(rates, masks.mean(0).numpy()) and 0 < rates.mean() < 1
+    with pytest.raises(ValueError, match="exactly one FrequencyGate"):
+        gate_statistics(nn.Sequential(gate, FrequencyGate(channels=6)), batches)
+    with pytest.raises(ValueError, match="no images"):
+        gate_statistics(model, [])

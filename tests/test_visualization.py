@@ -1,12 +1,14 @@
-"""What the network sees: dct_to_image at pixel size, and FreqRCNN's VIS_PERIOD pictures."""
+"""Pictures, checked by what they show: what the network sees (dct_to_image at pixel size, FreqRCNN's
+VIS_PERIOD pictures, tools/show_input.py) and the per-channel heat maps."""
 import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core import dct_to_image, image_to_dct
+from freqdet.core.plots import plot_channel_grids
+from freqdet.detection.mapper import DCTDatasetMapper
 from test_detection_model import make_cfg, photo_dict  # noqa: F401  (fixture)
 
 
@@ -92,3 +94,16 @@ def test_show_input_tool_writes_image_beside_network_view(tmp_path, china):
     assert np.abs(left - resized).max() <= 1
     expected = dct_to_image(image_to_dct(picture[28:, :w].copy(), "24", 1, input_format="RGB"), "24", "RGB", 1, (h, w))
     assert np.abs(right - expected).max() <= 1  # the DCT-24 reconstruction of the left panel
+
+
+def test_channel_grids_put_each_value_in_its_cell(tmp_path, channel_grid_cells, expected_cell_colours):
+    """Cell (u, v) of panel c shows channel c*64+u*8+v on a scale over the finite values; a channel
+    without a value (left out of a mapping) stays blank."""
+    values = {c: float(c) for c in range(192) if c != 100}
+    cells = channel_grid_cells(plot_channel_grids(values, tmp_path / "grid.png", title="index"))
+    expected = expected_cell_colours("viridis", np.arange(192), 0, 191).reshape(3, 8, 8, 3)
+    expected[1, 4, 4] = 1.0  # channel 100 = Cb(4,4): white background
+    assert np.abs(cells - expected).max() < 3 / 255
+    drops = np.linspace(-2, 1, 192)  # the spectral-sensitivity scale: symmetric, red for lost accuracy
+    cells = channel_grid_cells(plot_channel_grids(drops, tmp_path / "drops.png", vmin=-2, vmax=2, cmap="RdBu_r"))
+    assert np.abs(cells - expected_cell_colours("RdBu_r", drops, -2, 2).reshape(3, 8, 8, 3)).max() < 3 / 255

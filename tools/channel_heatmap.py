@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from freqdet.core.selection import per_channel_values, rates_summary
 from freqdet.core.plots import plot_selection_rates
+from freqdet.core.selection import per_channel_values
 
 
 def main(argv=None):
@@ -22,14 +22,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data = json.loads(Path(args.rates).read_text())
-    rates = per_channel_values(data, "rates")
-    summary = rates_summary(rates)
-    title = args.title
-    if title is None:
-        per = ", ".join(f"{c} {v:.1f}" for c, v in summary["channels_on_per_component"].items())
-        n = f"{data['num_images']} images, " if isinstance(data, dict) and "num_images" in data else ""
-        title = f"gate selection rate ({n}{summary['mean_channels_on']:.1f} channels on: {per})"
-    out = plot_selection_rates(rates, args.output or Path(args.rates).with_suffix(".png"), title=title)
+    num_images = data.get("num_images") if isinstance(data, dict) else None
+    out = plot_selection_rates(per_channel_values(data, "rates"), args.output or Path(args.rates).with_suffix(".png"),
+                               title=args.title, num_images=num_images)
     print(out)
     return out
 

@@ -6,12 +6,11 @@ few low-frequency channels carry most of it. Without ``--image`` it uses the sam
 photos shipped with scikit-learn.
 """
 import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from freqdet.core import image_to_dct
+from freqdet.analysis.energy import energy_share
 from freqdet.core.plots import plot_channel_grids
 
 
@@ -29,15 +28,14 @@ def load_images(paths):
     return images
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", nargs="*", help="image files (default: scikit-learn sample photos)")
     parser.add_argument("--output", default="output/dct_energy.png", help="PNG to write")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     images = load_images(args.image)
-    energy = np.mean([np.mean(image_to_dct(img, "192") ** 2, axis=(1, 2)) for img in images.values()], axis=0)
-    share = energy / energy.sum()
+    share = energy_share(images.values())
     path = plot_channel_grids(np.log10(share), args.output, colorbar_label="log10 share of energy",
                               title=f"DCT coefficient energy of {len(images)} photo(s)")
     top = np.argsort(share)[::-1]

@@ -4,7 +4,8 @@ import argparse
 
 from freqdet.synthetic.fashion_mnist import DEBIAN_DIR, write_image_folder
 
-if __name__ == "__main__":
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--output", default="datasets/fashion_mnist")
     p.add_argument("--size", type=int, default=112, help="side in pixels (28 upscaled; DCT needs >= 32)")
@@ -12,7 +13,12 @@ if __name__ == "__main__":
     p.add_argument("--val-per-class", type=int, default=None, help="default: all 1000")
     p.add_argument("--source", default=DEBIAN_DIR)
     p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     counts = write_image_folder(a.output, a.size, {"train": a.train_per_class, "val": a.val_per_class},
                                 a.source, a.seed)
     print(f"wrote {counts['train']} training and {counts['val']} validation images to {a.output}")
+    return counts
+
+
+if __name__ == "__main__":
+    main()

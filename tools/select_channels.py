@@ -15,56 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from freqdet.core.channels import COMPONENTS, channel_name
+from freqdet.core.selection import describe_subset, per_channel_values, select_from_rates, static_subset_yaml
 from freqdet.core.stats import load_dct_stats
-from freqdet.core.selection import per_channel_values, select_from_rates
-
-# Where a static config keeps the subset and its normalization (see freqdet/detection/config.py).
-CHANNELS_KEY = ("INPUT", "DCT", "CHANNELS")
-MEAN_KEY = ("MODEL", "PIXEL_MEAN")
-STD_KEY = ("MODEL", "PIXEL_STD")
-STATS_FILE_KEY = ("MODEL", "PIXEL_STATS_FILE")  # cleared: inline mean/std apply only without it
-GATE_KEY = ("MODEL", "FREQ_GATE", "ENABLED")  # a static subset replaces the gate
-
-
-def _floats(values):
-    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
-
-
-def config_yaml(channels, mean=None, std=None, base_config=None, comment=""):
-    """YAML text for a static config: nested keys, flow-style lists (one line each).
-
-    ``mean``/``std``: values of exactly ``channels``, in their order.
-    """
-    tree = {}
-
-    def put(key, text):
-        node = tree
-        for k in key[:-1]:
-            node = node.setdefault(k, {})
-        node[key[-1]] = text
-
-    put(GATE_KEY, "False")
-    if mean is not None:
-        put(STATS_FILE_KEY, '""')
-        put(MEAN_KEY, _floats(mean))
-        put(STD_KEY, _floats(std))
-    put(CHANNELS_KEY, "[" + ", ".join(str(c) for c in channels) + "]")
-
-    lines = [f"# {line}" for line in comment.splitlines()]
-    if base_config:
-        lines.append(f'_BASE_: "{base_config}"')
-
-    def emit(node, depth):
-        for k, v in node.items():
-            if isinstance(v, dict):
-                lines.append("  " * depth + f"{k}:")
-                emit(v, depth + 1)
-            else:
-                lines.append("  " * depth + f"{k}: {v}")
-
-    emit(tree, 0)
-    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
@@ -81,21 +33,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     rates = per_channel_values(json.loads(Path(args.rates).read_text()), "rates")
-    per_component = None
-    if args.per_component:
-        per_component = tuple(int(x) for x in args.per_component.split(","))
+    per_component = tuple(int(x) for x in args.per_component.split(",")) if args.per_component else None
     channels = select_from_rates(rates, top_k=args.top_k, per_component=per_component, threshold=args.threshold)
-    mean = std = None
-    if args.stats:
-        mean, std = load_dct_stats(args.stats, channels)
-
-    counts = [sum(1 for c in channels if c // 64 == k) for k in range(3)]
+    mean, std = load_dct_stats(args.stats, channels) if args.stats else (None, None)
     rule_text = (f"top {args.top_k}" if args.top_k else
                  f"per component {args.per_component}" if args.per_component else f"rate >= {args.threshold}")
-    comment = (f"Static subset from {args.rates} ({rule_text}): {len(channels)} channels, "
-               + ", ".join(f"{c} {n}" for c, n in zip(COMPONENTS, counts))
-               + f"\nlowest kept rate {rates[channels].min():.3f} ({channel_name(int(channels[rates[channels].argmin()]))})")
-    text = config_yaml(channels, mean, std, args.base_config, comment)
+    comment = f"Static subset from {args.rates} ({rule_text}): {describe_subset(channels, rates)}"
+    text = static_subset_yaml(channels, mean, std, args.base_config, comment)
     sys.stdout.write(text)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
-"""What a trained DCT model learned: the gate's selection statistics and spectral sensitivity.
+"""What the frequency channels carry: the energy of images per channel (:mod:`.energy`), the
+gate's selection statistics (:mod:`.gate_statistics`) and a trained model's spectral sensitivity
+(:mod:`.sensitivity`).
 
 Model-agnostic (detectors and classifiers alike); imports :mod:`freqdet.core` and torch only.
 """

@@ -23,8 +23,8 @@ def gate_statistics(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """``(rates, on_probability, num_images)`` of the model's gate over ``data_loader``, in one pass.
 
-    ``run(model, batch)`` feeds one batch (default ``model(batch)``: Detectron2 models and
-    :class:`~freqdet.classification.trainer.ClassifierWithLoss` take their loaders' batches as they come).
+    ``run(model, batch)`` feeds one batch (default ``model(batch)``: Detectron2 models and the
+    classification trainer's model take their loaders' batches as they come).
 
     ``rates``: fraction of images for which the deterministic, eval-mode gate (``on > off``) keeps
     each channel. ``on_probability``: each channel's mean probability of being on under the

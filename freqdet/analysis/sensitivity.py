@@ -102,7 +102,11 @@ def drops_per_channel(rows: Sequence[dict], metric: str) -> dict:
 
 def ranking_vs_subset(drops: dict, subset: str = "24") -> dict:
     """How many of the ``len(subset)`` channels whose removal costs most are in the named static subset
-    (the paper's square-24 by default): the check of its low-frequency choice against this model."""
+    (the paper's square-24 by default): the check of its low-frequency choice against this model.
+
+    :func:`compare_rankings` counts the same for any unit; this channel-level form stays because its
+    JSON (``ranking_vs_square24``) lists channel indices and fixes ``top_k`` to the subset's size.
+    """
     from freqdet.core import named_subsets
 
     members = set(named_subsets()[subset])

@@ -1,4 +1,4 @@
-"""Frequency-channel indices and named subsets.
+"""Frequency-channel indices, named subsets and per-channel value arrays.
 
 A channel index is ``c*64 + u*8 + v``: ``c`` the colour component (0 Y, 1 Cb, 2 Cr),
 ``u`` the vertical and ``v`` the horizontal frequency, in the natural row-major order
@@ -117,7 +117,8 @@ Values = Union[Sequence[float], np.ndarray, Mapping[int, float]]
 
 
 def as_channel_array(values: Values) -> np.ndarray:
-    """192 floats indexed by channel; a mapping may leave channels out (they become NaN)."""
+    """192 floats indexed by channel, from a sequence or a mapping keyed by index (``{"0": v}``, as
+    the per-channel JSON files store values); a mapping may leave channels out (they become NaN)."""
     if isinstance(values, Mapping):
         out = np.full(NUM_CHANNELS, np.nan)
         for k, v in values.items():

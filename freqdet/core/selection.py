@@ -2,7 +2,9 @@
 
 The JSON keys rates by channel index (``"0"`` .. ``"191"``), like the DCT statistics file, so
 ``tools/channel_heatmap.py`` and ``tools/select_channels.py`` read either kind of per-channel
-file the same way.
+file the same way. A subset picked from the rates is written as config lines
+(:func:`static_subset_yaml`): at inference a static subset needs neither the gate nor the
+channels it leaves out.
 """
 from __future__ import annotations
 
@@ -16,6 +18,14 @@ from .channels import COMPONENTS, NUM_CHANNELS, as_channel_array, channel_name, 
 
 
 FORMAT = "freqdet.selection_rates/1"
+
+# Where a detection config (freqdet.detection.config) keeps a static subset and its normalization.
+# Written here as plain YAML text, so picking a subset needs no Detectron2.
+CHANNELS_KEY = ("INPUT", "DCT", "CHANNELS")
+MEAN_KEY = ("MODEL", "PIXEL_MEAN")
+STD_KEY = ("MODEL", "PIXEL_STD")
+STATS_FILE_KEY = ("MODEL", "PIXEL_STATS_FILE")  # cleared: inline mean/std apply only without it
+GATE_KEY = ("MODEL", "FREQ_GATE", "ENABLED")  # a static subset replaces the gate
 
 
 def rates_summary(rates: np.ndarray) -> dict[str, Any]:
@@ -100,3 +110,59 @@ def select_from_rates(
     if not chosen:
         raise ValueError("the rule selects no channel")
     return sorted(chosen)
+
+
+def describe_subset(channels: list[int], rates: np.ndarray) -> str:
+    """What a subset keeps, two lines: ``24 channels, Y 16, Cb 4, Cr 4`` and ``lowest kept rate 0.300 (Cb(0,1))``."""
+    rates = np.asarray(rates, dtype=np.float64)
+    counts = ", ".join(f"{c} {sum(1 for i in channels if i // 64 == k)}" for k, c in enumerate(COMPONENTS))
+    lowest = min(channels, key=lambda i: rates[i])
+    return f"{len(channels)} channels, {counts}\nlowest kept rate {rates[lowest]:.3f} ({channel_name(int(lowest))})"
+
+
+def _floats(values) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
+
+
+def static_subset_yaml(
+    channels: list[int],
+    mean=None,
+    std=None,
+    base_config: Optional[str] = None,
+    comment: str = "",
+) -> str:
+    """YAML text of a config that uses ``channels`` instead of the gate: nested keys, one-line lists.
+
+    ``mean``/``std``: the statistics of exactly ``channels``, in their order; they replace the
+    statistics file of the base config. ``base_config`` makes the text a complete config
+    (``_BASE_``); ``comment`` lines go on top.
+    """
+    tree: dict = {}
+
+    def put(key, text):
+        node = tree
+        for k in key[:-1]:
+            node = node.setdefault(k, {})
+        node[key[-1]] = text
+
+    put(GATE_KEY, "False")
+    if mean is not None:
+        put(STATS_FILE_KEY, '""')
+        put(MEAN_KEY, _floats(mean))
+        put(STD_KEY, _floats(std))
+    put(CHANNELS_KEY, "[" + ", ".join(str(c) for c in channels) + "]")
+
+    lines = [f"# {line}" for line in comment.splitlines()]
+    if base_config:
+        lines.append(f'_BASE_: "{base_config}"')
+
+    def emit(node, depth):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                lines.append("  " * depth + f"{k}:")
+                emit(v, depth + 1)
+            else:
+                lines.append("  " * depth + f"{k}: {v}")
+
+    emit(tree, 0)
+    return "\n".join(lines) + "\n"

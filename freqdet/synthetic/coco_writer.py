@@ -21,25 +21,16 @@ from pycocotools import mask as mask_util
 
 from .shapes import CLASSES, compose_image, photos_for
 
-
-# Bump when the generator's output changes, so prepare_demo.py regenerates old data.
+# Bump when the generator's output changes: is_complete then rejects old data and it is regenerated.
 DEMO_VERSION = 1
-
-
 SPLITS = ("train", "val")
-
-
 CATEGORIES = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name, _, _ in CLASSES]
-
-
 THING_CLASSES = [name for _, name, _, _ in CLASSES]
-
-
 SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}  # Pillow's ``subsampling=`` codes
-
-
 POLYGON_MIN_IOU = 0.98  # below this a polygon misrepresents the mask: store RLE instead
 
+
+# ---- where the demo set lives ----
 
 def repo_root() -> Path:
     """The checkout that holds this package (``datasets/`` lives there)."""
@@ -61,6 +52,8 @@ def split_paths(root, split: str) -> dict:
     }
 
 
+# ---- masks as COCO segmentations ----
+
 def mask_to_polygons(mask: np.ndarray) -> list:
     """COCO polygons tracing the pixel boundary of ``mask``.
 
@@ -80,6 +73,7 @@ def polygons_to_mask(polygons: list, h: int, w: int) -> np.ndarray:
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
@@ -115,6 +109,8 @@ def make_annotation(ann_id: int, image_id: int, cls: int, mask: np.ndarray, as_p
         "iscrowd": 0,
     }
 
+
+# ---- writing ----
 
 def _image_size(image_size) -> tuple:
     if isinstance(image_size, int):
@@ -193,6 +189,19 @@ def generate_demo_dataset(root=None, num_train: int = 200, num_val: int = 50, im
     counts = {"train": num_train, "val": num_val}
     return {split: generate_split(root, split, counts[split], image_size, seed, **kwargs) for split in SPLITS}
 
+
+def ensure_demo_dataset(root=None, num_train: int = 200, num_val: int = 50, image_size=256, seed: int = 0,
+                        force: bool = False) -> bool:
+    """Generate the demo set under ``root`` unless a complete one made with these parameters is
+    there (``force``: regenerate anyway); returns whether it generated."""
+    root = default_demo_root() if root is None else str(root)
+    if not force and is_complete(root, num_train, num_val, image_size, seed):
+        return False
+    generate_demo_dataset(root, num_train, num_val, image_size, seed)
+    return True
+
+
+# ---- reading back ----
 
 def read_demo_json(json_file) -> dict:
     """Parse a demo/COCO json, with errors that name the file and say how to fix it."""

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .shapes import MATE_DIR
+from .shapes import MATE_DIR, mate_photo_files
 
 __all__ = ["write_patch_folder"]
 
@@ -33,10 +33,7 @@ def write_patch_folder(root, num_train: int = 60, num_val: int = 20, size: int =
     A patch is a random square of side in ``patch`` (source pixels), resized to ``size`` with
     INTER_AREA. Deterministic for a seed; an existing complete folder is left as it is.
     """
-    files = sorted(Path(photo_dir).glob("*.jpg"))
-    if not files:
-        raise FileNotFoundError(f"no JPEG photos in {photo_dir}: install Debian's mate-backgrounds "
-                                "(apt-get install mate-backgrounds; `make study` does it)")
+    files = mate_photo_files(photo_dir)
     root = Path(root)
     stamp = root / f".complete_{num_train}_{num_val}_{size}_{patch[0]}_{patch[1]}_{seed}"
     if stamp.exists():

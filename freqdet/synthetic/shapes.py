@@ -1,7 +1,9 @@
 """Drawing the synthetic scenes: coloured, textured shapes of five classes on crops of real photos.
 
 The photos ship inside PyPI packages (scikit-image, scikit-learn, matplotlib) or, for the
-large-scene study set, Debian's mate-backgrounds; nothing is downloaded.
+large-scene study set, Debian's mate-backgrounds (also the source of :mod:`.photo_patches`);
+nothing is downloaded. Masks are exact (aliased): every pixel is in a shape or not, so the COCO
+annotations written from them (:mod:`.coco_writer`) describe the drawn pixels.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ CLASSES = (
     (4, "ellipse", 30, "gradient"),   # yellow
     (5, "star", 150, "dots"),         # magenta
 )
+MATE_DIR = "/usr/share/backgrounds/mate/nature"  # Debian's mate-backgrounds: 1.3-4.9 MPix photos
+BACKGROUNDS = ("bundled", "mate")
 
+
+# ---- background photos ----
 
 @functools.lru_cache(maxsize=1)
 def background_photos() -> tuple:
@@ -42,20 +48,19 @@ def background_photos() -> tuple:
                  for p in photos)
 
 
-MATE_DIR = "/usr/share/backgrounds/mate/nature"  # Debian's mate-backgrounds: 1.3-4.9 MPix photos
-
-
-BACKGROUNDS = ("bundled", "mate")
-
-
-@functools.lru_cache(maxsize=1)
-def mate_photos(directory: str = MATE_DIR) -> tuple:
-    """The JPEG photos of Debian's ``mate-backgrounds`` (large scenes for the study set)."""
+def mate_photo_files(directory: str = MATE_DIR) -> list[Path]:
+    """The JPEG files of Debian's ``mate-backgrounds``, sorted; an error saying how to install them."""
     files = sorted(Path(directory).glob("*.jpg"))
     if not files:
         raise FileNotFoundError(f"no JPEG photos in {directory}: install Debian's mate-backgrounds "
                                 "(apt-get install mate-backgrounds; `make study` does it)")
-    return tuple(np.asarray(Image.open(f).convert("RGB")) for f in files)
+    return files
+
+
+@functools.lru_cache(maxsize=1)
+def mate_photos(directory: str = MATE_DIR) -> tuple:
+    """The photos of :func:`mate_photo_files` as RGB arrays (large scenes for the study set)."""
+    return tuple(np.asarray(Image.open(f).convert("RGB")) for f in mate_photo_files(directory))
 
 
 def photos_for(backgrounds: str) -> tuple:
@@ -80,6 +85,8 @@ def random_background(rng: np.random.Generator, size: tuple, photos: tuple | Non
     out = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR)
     return np.ascontiguousarray(out[:, ::-1]) if rng.random() < 0.5 else out
 
+
+# ---- one shape ----
 
 def _regular_points(rng, center, radius, n, radii=(1.0,)):
     """Vertices of a randomly rotated n-gon (or star when ``radii`` alternate)."""
@@ -138,6 +145,8 @@ def shape_fill(texture: str, hue: float, rng: np.random.Generator, size: tuple,
         raise ValueError(f"unknown texture {texture!r}")
     return rgb * (0.55 + 0.45 * pattern)[..., None]
 
+
+# ---- a scene ----
 
 def occlude(masks: list, new: np.ndarray) -> list:
     """Visible masks after ``new`` is pasted on top: later shapes cover earlier ones."""
