@@ -59,6 +59,6 @@ if __name__ == "__main__":
         json.dump(rows, f, indent=1)
     print(f"\nFashion-MNIST, {a.train_per_class * 10} training / {a.val_per_class * 10} validation JPEGs, "
           f"{a.epochs:g} epochs, batch {a.batch_size}, SGD lr {a.lr} cosine, same recipe:")
-    print(f"| model | input | top-1 | top-5 | train+eval min |\n|---|---|---|---|---|")
+    print("| model | input | top-1 | top-5 | train+eval min |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['arch']} | {r['input']} | {r['top1']:.2f} | {r['top5']:.2f} | {r['minutes']:.1f} |")

@@ -42,6 +42,20 @@ ZEROING = "normalized input 0 (raw coefficient = its training mean)"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
+def task_config(task: str, argv, load_config, config_required: bool):
+    """The task's frozen config from its own arguments (``--config-file``, then KEY VALUE overrides, as
+    Detectron2's tools take them) through ``load_config(file, opts)``; MODEL.WEIGHTS must be set."""
+    p = argparse.ArgumentParser(prog=f"spectral_sensitivity.py {task}")
+    p.add_argument("--config-file", required=config_required, default="", help="the model's config")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
+    a = p.parse_args(argv)
+    cfg = load_config(a.config_file, a.opts)
+    cfg.freeze()
+    if not cfg.MODEL.WEIGHTS:
+        raise ValueError(f"{task}: set MODEL.WEIGHTS to the trained {task}'s checkpoint")
+    return cfg
+
+
 def detector(args, argv):
     """(evaluate, module, channels, default output, metric) for a FreqRCNN config + checkpoint."""
     from detectron2.data import DatasetCatalog, build_detection_test_loader
@@ -53,14 +67,7 @@ def detector(args, argv):
     from freqdet.detection.mapper import DCTDatasetMapper
     from freqdet.engine.checkpoint import SafeCheckpointer
 
-    p = argparse.ArgumentParser(prog="spectral_sensitivity.py detector")
-    p.add_argument("--config-file", required=True)
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
-    a = p.parse_args(argv)
-    cfg = load_config(a.config_file, a.opts)
-    cfg.freeze()
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError("set MODEL.WEIGHTS to the trained detector's checkpoint")
+    cfg = task_config("detector", argv, load_config, config_required=True)
     model = build_model(cfg).eval()
     SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     name = cfg.DATASETS.TEST[0]
@@ -96,14 +103,7 @@ def classifier(args, argv):
     from freqdet.classification.models import ARCHS
     from freqdet.classification.trainer import ClassificationTrainer
 
-    p = argparse.ArgumentParser(prog="spectral_sensitivity.py classifier")
-    p.add_argument("--config-file", default="", help="the classifier's config (optional)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
-    a = p.parse_args(argv)
-    cfg = load_classification_config(a.config_file, a.opts)
-    cfg.freeze()
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError("classifier: set MODEL.WEIGHTS to the checkpoint written by tools/train_classifier.py")
+    cfg = task_config("classifier", argv, load_classification_config, config_required=False)
     if ARCHS[cfg.MODEL.ARCH][1] != "dct":
         raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} takes RGB input: spectral sensitivity needs a DCT classifier")
     trainer = ClassificationTrainer(cfg)
