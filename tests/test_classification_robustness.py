@@ -1,17 +1,15 @@
 """Classifier training on an ImageFolder with broken files: an error naming the file by default;
-with --skip-unreadable the statistics leave them out and training replaces and counts them."""
+with DATALOADER.SKIP_UNREADABLE_IMAGES the statistics leave them out and training replaces and counts them."""
 import json
 import os
 
 import pytest
 from PIL import Image
 
-from classification_utils import write_tiny_imagefolder
+from classification_utils import tiny_cfg, train, write_tiny_imagefolder
 from freqdet.classification.data import UnreadableImageError
-from freqdet.classification.engine import argument_parser, main
 
-COMMON = ["--arch", "mobilenet_v2_dct", "--input-size", "64", "--batch-size", "4", "--num-workers", "0",
-          "--device", "cpu", "--no-progress", "--log-period", "1", "--warmup-epochs", "0", "--eval-period", "1000"]
+COMMON = ["MODEL.ARCH", "mobilenet_v2_dct", "TEST.EVAL_PERIOD", 1000]
 
 
 @pytest.fixture
@@ -28,17 +26,14 @@ def broken(tmp_path, photos):
 
 
 def test_default_names_the_unreadable_file(broken, tmp_path):
-    args = argument_parser().parse_args(["--data", broken, "--output-dir", str(tmp_path / "o"), "--max-iter", "1",
-                                         *COMMON])
+    cfg = tiny_cfg(broken, tmp_path / "o", "SOLVER.MAX_ITER", 1, *COMMON)
     with pytest.raises(UnreadableImageError, match=r"cannot read image .*/train/(coffee/truncated|chelsea/empty)\.jpg: "):
-        main(args)
+        train(cfg)
 
 
 def test_skip_unreadable_trains_and_counts(broken, tmp_path):
     out = tmp_path / "o"
-    args = argument_parser().parse_args(["--data", broken, "--output-dir", str(out), "--max-iter", "4",
-                                         "--skip-unreadable", *COMMON])
-    main(args)
+    train(tiny_cfg(broken, out, "SOLVER.MAX_ITER", 4, "DATALOADER.SKIP_UNREADABLE_IMAGES", True, *COMMON))
     with open(out / "dct_stats.json") as f:
         assert json.load(f)["num_images"] == 13  # 15 files, 2 unreadable left out
     rows = [json.loads(line) for line in open(out / "metrics.json")]
@@ -48,8 +43,6 @@ def test_skip_unreadable_trains_and_counts(broken, tmp_path):
     assert [r["iteration"] for r in rows if "total_loss" in r] == [0, 1, 2, 3]
 
 
-def test_bad_channel_subset_names_the_flag(broken, tmp_path):
-    args = argument_parser().parse_args(["--data", broken, "--output-dir", str(tmp_path / "o"), "--channels", "25",
-                                         *COMMON])
-    with pytest.raises(ValueError, match=r"--channels '25': unknown channel subset '25'"):
-        main(args)
+def test_bad_channel_subset_names_the_key(broken, tmp_path):
+    with pytest.raises(ValueError, match=r"INPUT.DCT.CHANNELS \['25'\]: unknown channel subset '25'"):
+        tiny_cfg(broken, tmp_path / "o", "INPUT.DCT.CHANNELS", '["25"]', *COMMON)

@@ -1,4 +1,5 @@
-"""tools/spectral_sensitivity.py on a DCT-192 Mask R-CNN trained 2 iterations on tiny generated data."""
+"""tools/spectral_sensitivity.py on a DCT-192 Mask R-CNN trained 2 iterations on tiny generated data, and on a
+DCT-24 classifier trained 2 iterations on a tiny JPEG ImageFolder."""
 import importlib.util
 import json
 import os
@@ -6,14 +7,16 @@ import os
 import numpy as np
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset
 from detectron2.modeling import build_model
 
-import freqdet
+from classification_utils import TINY as TINY_CLASSIFIER
+from classification_utils import tiny_cfg, train as train_classifier, write_tiny_imagefolder
+from freqdet.classification.trainer import ClassificationTrainer
+from freqdet.detection.config import load_config
 from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.engine.checkpoint import SafeCheckpointer
 from freqdet.core import named_subsets
 from freqdet.core.selection import save_selection_rates
 from freqdet.analysis.sensitivity import compare_rankings, frequency_units, ranking_vs_subset, zero_channels
@@ -28,6 +31,15 @@ def load_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_grids_drawn(png):
+    """The heat map decodes at plot_channel_grids' size (13 x 4.6 in at 110 dpi) with its axes and labels drawn."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(png).convert("RGB"))
+    assert img.shape == (506, 1430, 3)
+    assert (img.min(axis=2) < 100).mean() > 0.01  # dark ink: axes, ticks, channel numbers, title
 
 
 def test_units_partition_the_model_channels():
@@ -97,18 +109,40 @@ def test_detector_sensitivity_json_baseline_and_heatmap(tiny, tmp_path):
     for u in saved["units"]:
         assert u["drop"]["bbox/AP"] == pytest.approx(saved["baseline"]["bbox/AP"] - u["metrics"]["bbox/AP"])
         assert all(saved["drops"][str(c)] == u["drop"]["bbox/AP"] for c in u["channels"])
-    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert_grids_drawn(out.with_suffix(".png"))
     assert saved["ranking"]["gate_rate"] == {"Y": 0.9, "Cb": 0.5, "Cr": 0.1}
     assert saved["ranking"]["units_in_subset"] == []  # no component lies wholly inside square-24
 
     # The baseline is a plain evaluation of the same checkpoint.
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(DEMO_CONFIG)
-    cfg.merge_from_list(opts)
+    cfg = load_config(DEMO_CONFIG, opts)
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(str(weights))
+    SafeCheckpointer(model).load(str(weights))
     loader = build_detection_test_loader(cfg, "tiny_val", mapper=DCTDatasetMapper(cfg, is_train=False))
     plain = inference_on_dataset(model, loader, COCOEvaluator("tiny_val", output_dir=str(tmp_path / "plain")))
     assert data["baseline"] == {f"{t}/{k}": pytest.approx(plain[t][k], nan_ok=True)
                                 for t in plain for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
+
+
+def test_classifier_sensitivity_json_matches_a_plain_evaluation(tmp_path, photos):
+    data = write_tiny_imagefolder(tmp_path / "imagefolder", photos)
+    arch = ["MODEL.ARCH", "mobilenet_v2_dct", "INPUT.DCT.CHANNELS", '["24"]']
+    train_classifier(tiny_cfg(data, tmp_path / "cls", *arch))
+    weights = str(tmp_path / "cls" / "model_final.pth")
+    stats = str(tmp_path / "cls" / "dct_stats.json")
+    cli = [str(v) for v in ("DATASETS.ROOT", data, "OUTPUT_DIR", tmp_path / "sens", *TINY_CLASSIFIER, *arch,
+                            "MODEL.WEIGHTS", weights, "MODEL.PIXEL_STATS_FILE", stats)]
+    data_out = load_tool().main(["--unit", "component", "classifier", *cli])
+
+    saved = json.loads((tmp_path / "sens" / "spectral_sensitivity_component.json").read_text())
+    assert saved["task"] == "classifier" and saved["metric"] == "top1" and saved["num_images"] == 6
+    assert saved["channels"] == named_subsets()["24"]
+    assert [u["name"] for u in saved["units"]] == ["Y", "Cb", "Cr"]
+    for u in saved["units"]:
+        assert u["drop"]["top1"] == pytest.approx(saved["baseline"]["top1"] - u["metrics"]["top1"])
+        assert all(saved["drops"][str(c)] == u["drop"]["top1"] for c in u["channels"])
+    assert_grids_drawn(tmp_path / "sens" / "spectral_sensitivity_component.png")
+    # The baseline is a plain evaluation of the same checkpoint.
+    trainer = ClassificationTrainer(tiny_cfg(data, tmp_path / "plain", *arch, "MODEL.PIXEL_STATS_FILE", stats))
+    trainer.load_for_eval(weights)
+    plain = trainer.test()
+    assert data_out["baseline"] == {"top1": plain["top1"], "top5": plain["top5"]}

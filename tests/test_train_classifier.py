@@ -1,4 +1,5 @@
-"""tools/train_classifier.py end to end on a tiny real JPEG ImageFolder: train, eval, resume, 2 processes."""
+"""Classifier training on a tiny real JPEG ImageFolder: tools/train_classifier.py end to end (one and two
+processes), and ClassificationTrainer from a config for eval, resume, baselines, the gate and errors."""
 import json
 import os
 import subprocess
@@ -7,15 +8,15 @@ import sys
 import pytest
 import torch
 
-from classification_utils import write_tiny_imagefolder
-from freqdet.classification.engine import argument_parser, main
+from detectron2.engine import default_argument_parser
+
+from classification_utils import TINY, tiny_cfg, train, write_tiny_imagefolder
+from freqdet.classification.trainer import ClassificationTrainer, main
 from freqdet.core import parse_channels
+from freqdet.engine.checkpoint import SafeCheckpointer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "train_classifier.py")
-# Tiny and fast: 64 px images (8x8 DCT grid), batch 4, 2 iterations, no worker processes.
-COMMON = ["--input-size", "64", "--batch-size", "4", "--max-iter", "2", "--num-workers", "0",
-          "--device", "cpu", "--no-progress", "--log-period", "1", "--warmup-epochs", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,17 @@ def run_tool(*args, timeout=300):
     return proc.stdout + proc.stderr
 
 
+def cli(data, out, *opts):
+    """tools/train_classifier.py's KEY VALUE overrides for a tiny run of ``data`` into ``out``."""
+    return [str(v) for v in ("DATASETS.ROOT", data, "OUTPUT_DIR", out, *TINY, *opts)]
+
+
+def evaluate(cfg, weights):
+    trainer = ClassificationTrainer(cfg)
+    trainer.load_for_eval(weights)
+    return trainer.test()
+
+
 def metrics(out):
     with open(os.path.join(out, "metrics.json")) as f:
         return [json.loads(line) for line in f]
@@ -43,8 +55,9 @@ def evals(out):
 
 def test_train_two_iterations_then_eval_only(data, tmp_path):
     out = str(tmp_path / "run")
-    log = run_tool("--data", data, "--arch", "resnet50_dct", "--channels", "24", "--output-dir", out, *COMMON)
+    log = run_tool(*cli(data, out, "MODEL.ARCH", "resnet50_dct", "INPUT.DCT.CHANNELS", '["24"]'))
     assert "Starting training from iteration 0" in log
+    assert os.path.isfile(os.path.join(out, "config.yaml"))  # Detectron2's default_setup saved the config
     rows = metrics(out)
     assert [r["iteration"] for r in rows if "loss_cls" in r or "total_loss" in r][:2] == [0, 1]
     final = evals(out)[-1]
@@ -62,24 +75,21 @@ def test_train_two_iterations_then_eval_only(data, tmp_path):
 
     # --eval-only on the checkpoint reproduces the end-of-training evaluation exactly.
     out2 = str(tmp_path / "eval")
-    main(argument_parser().parse_args(["--data", data, "--arch", "resnet50_dct", "--output-dir", out2, "--eval-only",
-                                       "--weights", os.path.join(out, "model_final.pth"), *COMMON]))
+    main(default_argument_parser().parse_args(
+        ["--eval-only", *cli(data, out2, "MODEL.ARCH", "resnet50_dct", "MODEL.WEIGHTS", os.path.join(out, "model_final.pth"))]))
     again = evals(out2)[-1]
     assert again["top1"] == final["top1"] and again["top5"] == final["top5"]
 
-    # --dct-on-device: the loader ships uint8 crops, the model computes the DCT; same checkpoint, same logits.
-    from freqdet.classification.engine import ClassificationTrainer
-
+    # INPUT.DCT.ON_DEVICE: the loader ships uint8 crops, the model computes the DCT; same checkpoint, same logits.
     def val_logits(*extra):
-        trainer = ClassificationTrainer(argument_parser().parse_args(
-            ["--data", data, "--arch", "resnet50_dct", "--output-dir", str(tmp_path / "cmp"), *COMMON, *extra]))
+        trainer = ClassificationTrainer(tiny_cfg(data, tmp_path / "cmp", "MODEL.ARCH", "resnet50_dct", *extra))
         trainer.load_for_eval(os.path.join(out, "model_final.pth"))
         images = torch.stack([trainer.val_set[i][0] for i in range(3)])
         with torch.no_grad():
             return images, trainer.model.eval()((images, None))
 
     loader_images, loader_logits = val_logits()
-    device_images, device_logits = val_logits("--dct-on-device")
+    device_images, device_logits = val_logits("INPUT.DCT.ON_DEVICE", True)
     assert loader_images.shape == (3, 24, 8, 8) and device_images.dtype == torch.uint8
     assert device_images.shape == (3, 3, 64, 64)
     torch.testing.assert_close(device_logits, loader_logits, atol=1e-3, rtol=1e-3)
@@ -89,9 +99,10 @@ def test_resume_continues_from_saved_iteration(data, tmp_path):
     """Killed after the iteration-1 checkpoint and resumed: the gated classifier (Gumbel noise, tau/lambda,
     BatchNorm statistics, momentum) ends with the uninterrupted run's weights."""
     out = str(tmp_path / "run")
-    args = ["--data", data, "--arch", "mobilenet_v2_dct", "--gate", "--output-dir", out, *COMMON,
-            "--max-iter", "4", "--checkpoint-period", "2", "--eval-period", "100", "--gate-lambda-warmup-iters", "2"]
-    main(argument_parser().parse_args(args))
+    cfg = tiny_cfg(data, out, "MODEL.ARCH", "mobilenet_v2_dct", "MODEL.FREQ_GATE.ENABLED", True,
+                   "SOLVER.MAX_ITER", 4, "SOLVER.CHECKPOINT_PERIOD", 2, "TEST.EVAL_PERIOD", 100,
+                   "MODEL.FREQ_GATE.LAMBDA_WARMUP_ITERS", 2)
+    train(cfg)
     assert os.path.exists(os.path.join(out, "model_0000001.pth"))
     uninterrupted = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=True)
     gate_rows = {r["iteration"]: r for r in metrics(out) if "gate/tau" in r}
@@ -101,7 +112,7 @@ def test_resume_continues_from_saved_iteration(data, tmp_path):
     with open(os.path.join(out, "last_checkpoint"), "w") as f:
         f.write("model_0000001.pth")
     os.remove(os.path.join(out, "metrics.json"))
-    main(argument_parser().parse_args([*args, "--resume"]))
+    train(cfg, resume=True)
     assert sorted({r["iteration"] for r in metrics(out) if "total_loss" in r}) == [2, 3]
     ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=True)
     assert ckpt["iteration"] == 3 and "optimizer" in ckpt["trainer"]["_trainer"]
@@ -117,29 +128,26 @@ def test_resume_continues_from_saved_iteration(data, tmp_path):
 def test_two_process_cpu_run(data, tmp_path):
     """Detectron2's launch with 2 gloo processes: DDP training and an evaluation sharded over both."""
     out = str(tmp_path / "ddp")
-    log = run_tool("--data", data, "--arch", "resnet50_dct", "--output-dir", out, "--num-gpus", "2", *COMMON)
+    log = run_tool("--num-gpus", "2", "--dist-url", "auto", *cli(data, out, "MODEL.ARCH", "resnet50_dct"))
     assert "Starting training from iteration 0" in log
     assert evals(out)[-1]["num_images"] == 6  # both shards gathered, none twice
     ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
     assert ckpt["iteration"] == 1
     # the same weights evaluated by one process: the same top-1/top-5 as the 2-process evaluation
-    one = str(tmp_path / "one")
-    run_tool("--data", data, "--arch", "resnet50_dct", "--output-dir", one, "--eval-only",
-             "--weights", os.path.join(out, "model_final.pth"), *COMMON)
-    assert {k: evals(one)[-1][k] for k in ("top1", "top5", "num_images")} == \
+    one = evaluate(tiny_cfg(data, tmp_path / "one", "MODEL.ARCH", "resnet50_dct"), os.path.join(out, "model_final.pth"))
+    assert {k: one[k] for k in ("top1", "top5", "num_images")} == \
         {k: evals(out)[-1][k] for k in ("top1", "top5", "num_images")}
 
 
-@pytest.mark.parametrize("arch,extra", [("resnet50", ["--input-size", "32"]),
-                                        ("mobilenet_v2", ["--input-size", "32"]),
-                                        ("resnet50_dct", ["--gate", "--gate-lambda", "0.5"])])
-def test_same_script_for_rgb_baselines_and_the_gate(data, tmp_path, arch, extra):
+@pytest.mark.parametrize("arch,extra", [("resnet50", ["INPUT.SIZE", 32]),
+                                        ("mobilenet_v2", ["INPUT.SIZE", 32]),
+                                        ("resnet50_dct", ["MODEL.FREQ_GATE.ENABLED", True, "MODEL.FREQ_GATE.LAMBDA", 0.5])])
+def test_same_trainer_for_rgb_baselines_and_the_gate(data, tmp_path, arch, extra):
     out = str(tmp_path / arch)
-    result = main(argument_parser().parse_args(["--data", data, "--arch", arch, "--output-dir", out,
-                                                 *COMMON, *extra]))
+    result = train(tiny_cfg(data, out, "MODEL.ARCH", arch, *extra))
     assert 0 <= result["top1"] <= 100 and result["num_images"] == 6
     rows = metrics(out)
-    if "--gate" in extra:
+    if "MODEL.FREQ_GATE.ENABLED" in extra:
         assert any("loss_gate" in r and "gate/channels_on" in r for r in rows)
         rates = json.load(open(os.path.join(out, "gate_selection_rates.json")))
         assert rates["num_images"] == 6
@@ -150,16 +158,17 @@ def test_same_script_for_rgb_baselines_and_the_gate(data, tmp_path, arch, extra)
 
 def test_bad_data_is_a_clear_error(data, tmp_path):
     def run(root, *extra):
-        return main(argument_parser().parse_args(["--data", str(root), "--output-dir", str(tmp_path / "o"),
-                                                  *COMMON, *extra]))
+        return train(tiny_cfg(root, tmp_path / "o", *extra))
 
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "train")):
         run(tmp_path)
-    with pytest.raises(ValueError, match="fewer than --batch-size 64"):
-        run(data, "--batch-size", "64")
-    with pytest.raises(ValueError, match="--eval-only needs --weights"):
-        run(data, "--eval-only")
+    with pytest.raises(ValueError, match="fewer than SOLVER.IMS_PER_BATCH 64"):
+        run(data, "SOLVER.IMS_PER_BATCH", 64)
+    with pytest.raises(ValueError, match="DATASETS.ROOT is not set"):
+        run("")
+    with pytest.raises(ValueError, match="--eval-only needs MODEL.WEIGHTS"):
+        main(default_argument_parser().parse_args(["--eval-only", *cli(data, tmp_path / "o")]))
     mixed = tmp_path / "mixed"
     os.makedirs(mixed / "val" / "other")
     os.symlink(os.path.join(data, "train"), mixed / "train")
@@ -170,20 +179,18 @@ def test_bad_data_is_a_clear_error(data, tmp_path):
 
 def test_trained_checkpoint_converts_into_the_detection_backbone(data, tmp_path):
     """Backbone hand-off: train_classifier.py's checkpoint -> tools/convert_weights.py -> FreqRCNN's backbone."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model
     from test_detection_model import make_cfg
 
     out = str(tmp_path / "cls")
-    main(argument_parser().parse_args(["--data", data, "--arch", "resnet50_dct", "--channels", "24",
-                                       "--output-dir", out, *COMMON]))
+    train(tiny_cfg(data, out, "MODEL.ARCH", "resnet50_dct", "INPUT.DCT.CHANNELS", ["24"]))
     ckpt = os.path.join(out, "model_final.pth")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
     pkl = str(tmp_path / "r50_dct24.pkl")
     subprocess.run([sys.executable, "-W", "ignore", os.path.join(REPO, "tools", "convert_weights.py"), ckpt,
                     "--channels", "24", "--output", pkl], check=True, cwd=REPO, capture_output=True)
     det = build_model(make_cfg("24", 2, mask=False))
-    DetectionCheckpointer(det).load(pkl)
+    SafeCheckpointer(det).load(pkl)
     net = det.backbone.bottom_up
     compared = 0
     for s, blocks in enumerate((3, 4, 6, 3), start=1):  # independent renaming: layer{s} -> res{s+1}

@@ -2,7 +2,7 @@
 """Classification demo: a DCT-24 classifier vs its RGB twin, same script and recipe, on Fashion-MNIST.
 
 Writes Debian's Fashion-MNIST as a JPEG ImageFolder (when missing), trains both models on
-CPU with tools/train_classifier.py's engine, and prints their top-1 side by side. As in the
+CPU with tools/train_classifier.py's trainer (freqdet.classification.trainer), and prints their top-1 side by side. As in the
 paper, both networks see feature maps of the same size: the DCT grid (stride 8) replaces
 ResNet-50's stride-4 stem and MobileNetV2's stride-2 first conv, so the DCT image has twice
 the RGB side for ResNet-50 (paper: 448 vs 224) and four times for MobileNetV2 (896 vs 224).
@@ -12,7 +12,9 @@ import json
 import os
 import time
 
-from freqdet.classification.engine import argument_parser, main
+from detectron2.engine import default_argument_parser
+
+from freqdet.classification.trainer import main
 from freqdet.synthetic.fashion_mnist import write_image_folder
 
 if __name__ == "__main__":
@@ -37,17 +39,18 @@ if __name__ == "__main__":
 
     if not os.path.isdir(os.path.join(a.data, "val")):
         write_image_folder(a.data, a.image_size, {"train": a.train_per_class, "val": a.val_per_class})
-    recipe = ["--data", a.data, "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
-              "--lr", str(a.lr), "--warmup-epochs", "0.5", "--schedule", "cosine", "--crop-scale-min", "0.35",
-              "--num-workers", str(a.num_workers), "--device", "cpu", "--no-progress", "--log-period", "10",
-              "--checkpoint-period", "100000"]
-    runs = [(f"{a.arch}_dct", ["--channels", a.channels, "--input-size", str(a.image_size)],
+    recipe = ["DATASETS.ROOT", a.data, "SOLVER.EPOCHS", float(a.epochs), "SOLVER.IMS_PER_BATCH", a.batch_size,
+              "SOLVER.BASE_LR", float(a.lr), "SOLVER.WARMUP_EPOCHS", 0.5, "SOLVER.SCHEDULE", "cosine",
+              "INPUT.CROP_SCALE_MIN", 0.35, "DATALOADER.NUM_WORKERS", a.num_workers, "MODEL.DEVICE", "cpu",
+              "PROGRESS", False, "LOG_PERIOD", 10, "SOLVER.CHECKPOINT_PERIOD", 100000]
+    runs = [(f"{a.arch}_dct", ["INPUT.DCT.CHANNELS", json.dumps([a.channels]), "INPUT.SIZE", a.image_size],
              f"DCT-{a.channels}, {a.image_size}px -> {a.image_size // 8}x{a.image_size // 8}x{a.channels}"),
-            (a.arch, ["--input-size", str(a.rgb_size)], f"RGB, {a.rgb_size}px")]
+            (a.arch, ["INPUT.SIZE", a.rgb_size], f"RGB, {a.rgb_size}px")]
     rows = []
     for arch, extra, label in runs:
         out = os.path.join(a.output, arch)
-        args = argument_parser().parse_args([*recipe, "--arch", arch, "--output-dir", out, *extra])
+        opts = [*recipe, "MODEL.ARCH", arch, "OUTPUT_DIR", out, *extra]
+        args = default_argument_parser().parse_args([str(v) for v in opts])
         start = time.time()
         res = main(args)
         rows.append({"arch": arch, "input": label, "top1": res["top1"], "top5": res["top5"],
@@ -56,6 +59,6 @@ if __name__ == "__main__":
         json.dump(rows, f, indent=1)
     print(f"\nFashion-MNIST, {a.train_per_class * 10} training / {a.val_per_class * 10} validation JPEGs, "
           f"{a.epochs:g} epochs, batch {a.batch_size}, SGD lr {a.lr} cosine, same recipe:")
-    print(f"| model | input | top-1 | top-5 | train+eval min |\n|---|---|---|---|---|")
+    print("| model | input | top-1 | top-5 | train+eval min |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['arch']} | {r['input']} | {r['top1']:.2f} | {r['top5']:.2f} | {r['minutes']:.1f} |")

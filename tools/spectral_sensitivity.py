@@ -4,7 +4,8 @@
     python tools/spectral_sensitivity.py --unit channel --max-images 200 \\
         detector --config-file configs/... MODEL.WEIGHTS output/dct192/model_final.pth
     python tools/spectral_sensitivity.py --unit band \\
-        classifier --data datasets/x --arch resnet50_dct --channels 192 --weights output/cls/model_final.pth
+        classifier DATASETS.ROOT datasets/x MODEL.ARCH resnet50_dct INPUT.DCT.CHANNELS '["192"]' \\
+        MODEL.WEIGHTS output/cls/model_final.pth OUTPUT_DIR output/cls
 
 One unit at a time (``--unit channel``: each channel; ``band``: each 2x2 frequency band of a
 component; ``component``: Y, Cb, Cr) is zeroed in the model's normalized input, i.e. its raw
@@ -41,9 +42,22 @@ ZEROING = "normalized input 0 (raw coefficient = its training mean)"
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
+def task_config(task: str, argv, load_config, config_required: bool):
+    """The task's frozen config from its own arguments (``--config-file``, then KEY VALUE overrides, as
+    Detectron2's tools take them) through ``load_config(file, opts)``; MODEL.WEIGHTS must be set."""
+    p = argparse.ArgumentParser(prog=f"spectral_sensitivity.py {task}")
+    p.add_argument("--config-file", required=config_required, default="", help="the model's config")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
+    a = p.parse_args(argv)
+    cfg = load_config(a.config_file, a.opts)
+    cfg.freeze()
+    if not cfg.MODEL.WEIGHTS:
+        raise ValueError(f"{task}: set MODEL.WEIGHTS to the trained {task}'s checkpoint")
+    return cfg
+
+
 def detector(args, argv):
     """(evaluate, module, channels, default output, metric) for a FreqRCNN config + checkpoint."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog, build_detection_test_loader
     from detectron2.evaluation import COCOEvaluator, inference_on_dataset
     from detectron2.modeling import build_model
@@ -51,17 +65,11 @@ def detector(args, argv):
     import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
     from freqdet.detection.config import dct_channels, load_config
     from freqdet.detection.mapper import DCTDatasetMapper
+    from freqdet.engine.checkpoint import SafeCheckpointer
 
-    p = argparse.ArgumentParser(prog="spectral_sensitivity.py detector")
-    p.add_argument("--config-file", required=True)
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
-    a = p.parse_args(argv)
-    cfg = load_config(a.config_file, a.opts)
-    cfg.freeze()
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError("set MODEL.WEIGHTS to the trained detector's checkpoint")
+    cfg = task_config("detector", argv, load_config, config_required=True)
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     name = cfg.DATASETS.TEST[0]
     dicts = DatasetCatalog.get(name)
     if args.max_images:
@@ -87,28 +95,28 @@ def detector(args, argv):
 
 
 def classifier(args, argv):
-    """The same for a checkpoint of tools/train_classifier.py (its own arguments)."""
+    """The same for a checkpoint of tools/train_classifier.py (its config file and KEY VALUE overrides)."""
     import torch
 
-    from freqdet.classification.engine import ClassificationTrainer, argument_parser, evaluate
+    from freqdet.classification.config import load_classification_config
+    from freqdet.classification.evaluation import evaluate_classifier
+    from freqdet.classification.models import ARCHS
+    from freqdet.classification.trainer import ClassificationTrainer
 
-    a = argument_parser().parse_args(argv)
-    if not a.weights:
-        raise ValueError("classifier: give --weights CHECKPOINT (written by tools/train_classifier.py)")
-    a.eval_only = True
-    trainer = ClassificationTrainer(a)
-    if trainer.domain != "dct":
-        raise ValueError(f"--arch {a.arch} takes RGB input: spectral sensitivity needs a DCT classifier")
-    trainer.load_for_eval(a.weights)
+    cfg = task_config("classifier", argv, load_classification_config, config_required=False)
+    if ARCHS[cfg.MODEL.ARCH][1] != "dct":
+        raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} takes RGB input: spectral sensitivity needs a DCT classifier")
+    trainer = ClassificationTrainer(cfg)
+    trainer.load_for_eval(cfg.MODEL.WEIGHTS)
     if args.max_images:
         trainer.val_set = torch.utils.data.Subset(trainer.val_set, range(min(args.max_images, len(trainer.val_set))))
     batches = list(trainer.build_test_loader())
 
     def run():
-        res = evaluate(trainer.model, batches, progress=False)
+        res = evaluate_classifier(trainer.model, batches)
         return {"top1": res["top1"], "top5": res["top5"]}
 
-    out = Path(a.output_dir) / f"spectral_sensitivity_{args.unit}.json"
+    out = Path(cfg.OUTPUT_DIR) / f"spectral_sensitivity_{args.unit}.json"
     return run, trainer.net, trainer.channels, out, "top1", len(trainer.val_set)
 
 

@@ -1,13 +1,16 @@
-"""ImageNet classifiers on block-DCT inputs: models, transforms, statistics, training engine.
+"""ImageNet classifiers on block-DCT inputs: models, transforms, statistics, config, trainer, evaluator.
 
 Names are imported on first access, so ``freqdet.classification.transforms`` (NumPy + Pillow)
-stays usable without torch and Detectron2.
+stays usable without torch and Detectron2 (the config, trainer and evaluator need Detectron2).
 """
 import importlib
 
 _EXPORTS = {
     "ARCHS": "models", "MobileNetV2DCT": "models", "ResNetDCT": "models", "build_classifier": "models",
     "mobilenet_v2_dct": "models", "resnet50_dct": "models", "ToDCT": "transforms", "build_transform": "transforms",
+    "add_classification_config": "config", "get_classification_cfg": "config",
+    "load_classification_config": "config", "ClassificationTrainer": "trainer",
+    "ClassificationEvaluator": "evaluation", "evaluate_classifier": "evaluation",
 }
 
 

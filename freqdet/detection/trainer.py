@@ -69,7 +69,9 @@ def add_gate_hook(hooks: list, cfg, build_test_loader: Callable) -> list:
     if len(cfg.DATASETS.TEST):
         def loader():
             return build_test_loader(cfg, cfg.DATASETS.TEST[0])
-    return insert_before_writer(hooks, FrequencyGateHook.from_config(cfg, rates_loader=loader))
+    hook = FrequencyGateHook.from_config(cfg.MODEL.FREQ_GATE, output_dir=cfg.OUTPUT_DIR, rates_loader=loader,
+                                         dataset_name=cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "")
+    return insert_before_writer(hooks, hook)
 
 
 def write_gate_outputs_for_cfg(cfg, model, build_test_loader: Callable) -> Optional[str]:

@@ -103,8 +103,19 @@ class FrequencyGateHook(HookBase):
         self._count = 0
 
     @classmethod
-    def from_config(cls, cfg, rates_loader: Optional[Callable[[], Iterable]] = None) -> "FrequencyGateHook":
-        g = cfg.MODEL.FREQ_GATE
+    def from_config(
+        cls,
+        gate_cfg,
+        *,
+        output_dir: str,
+        rates_loader: Optional[Callable[[], Iterable]] = None,
+        dataset_name: str = "",
+        run: Optional[Callable] = None,
+    ) -> "FrequencyGateHook":
+        """The hook of a gate config node (:func:`freqdet.engine.gate_config.add_frequency_gate_config`;
+        ``cfg.MODEL.FREQ_GATE`` in both tasks): its schedule, logging and rates file; the final rates
+        over ``rates_loader()`` (named ``dataset_name``) go to ``output_dir``."""
+        g = gate_cfg
         return cls(
             lam=g.LAMBDA,
             tau0=g.TAU,
@@ -113,10 +124,11 @@ class FrequencyGateHook(HookBase):
             lambda_warmup_iters=g.LAMBDA_WARMUP_ITERS,
             log_period=g.LOG_PERIOD,
             rates_loader=rates_loader,
-            output_dir=cfg.OUTPUT_DIR,
+            output_dir=output_dir,
             rates_file=g.RATES_FILE,
             heatmap=g.HEATMAP,
-            dataset_name=cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "",
+            run=run,
+            dataset_name=dataset_name,
         )
 
     def schedule(self, iteration: int, max_iter: int) -> tuple[float, float]:
