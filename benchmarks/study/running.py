@@ -92,12 +92,11 @@ def train_classifier_command(plan: Plan, arm: str, seed: int, data: str, out: st
     """tools/train_classifier.py's command line for one (classification arm, seed)."""
     arch, side, _ = classification_arms(plan)[arm]
     cls = plan.classification
-    return ["tools/train_classifier.py", "--data", data, "--output-dir", out, "--seed", seed,
-            "--arch", arch, "--channels", "24",
-            "--input-size", side, "--resize", side,  # the whole patch: RGB and DCT see the same field of view
-            "--max-iter", cls.iters, "--batch-size", cls.batch, "--warmup-epochs", "1",
-            "--num-workers", "1", "--no-progress", "--log-period", "10",
-            "--stats-images", "200"]
+    # the whole patch (INPUT.SIZE = INPUT.RESIZE): RGB and DCT see the same field of view
+    return ["tools/train_classifier.py", "DATASETS.ROOT", data, "OUTPUT_DIR", out, "SEED", seed,
+            "MODEL.ARCH", arch, "INPUT.DCT.CHANNELS", '["24"]', "INPUT.SIZE", side, "INPUT.RESIZE", side,
+            "SOLVER.MAX_ITER", cls.iters, "SOLVER.IMS_PER_BATCH", cls.batch, "SOLVER.WARMUP_EPOCHS", "1.0",
+            "DATALOADER.NUM_WORKERS", "1", "PROGRESS", "False", "LOG_PERIOD", "10", "MODEL.PIXEL_STATS_MAX_IMAGES", "200"]
 
 
 def final_top1(out: str, iters: int):
