@@ -3,34 +3,27 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import transforms as T
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone, build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-import freqdet
-from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core import dct_grid_size, parse_channels
+from freqdet.detection.config import fpn_feature_opts, load_config
+from freqdet.detection.mapper import DCTDatasetMapper
 
 BASE = "configs/Base-FreqRCNN-FPN.yaml"
 
 
 def make_cfg(channels="24", upsample=2, mask=True):
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(BASE)
     c = len(parse_channels(channels))
-    cfg.merge_from_list([
+    return load_config(BASE, [
         "INPUT.DCT.CHANNELS", [channels], "INPUT.DCT.UPSAMPLE", upsample,
         "MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [20.0] * c,
         "MODEL.DEVICE", "cpu", "MODEL.MASK_ON", mask, "MODEL.ROI_HEADS.NUM_CLASSES", 3,
         "INPUT.MIN_SIZE_TEST", 160, "INPUT.MAX_SIZE_TEST", 320,
+        *fpn_feature_opts(upsample),  # FPN names levels by stride: at s=1 res2 (8 px) is "p3"
     ])
-    if upsample == 1:  # FPN names levels by stride: res2 at 8 px is "p3"
-        cfg.merge_from_list(["MODEL.RPN.IN_FEATURES", ["p3", "p4", "p5", "p6", "p7"],
-                             "MODEL.ROI_HEADS.IN_FEATURES", ["p3", "p4", "p5", "p6"]])
-    return cfg
 
 
 @pytest.mark.parametrize("upsample", [1, 2])
