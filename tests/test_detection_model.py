@@ -218,3 +218,25 @@ def test_on_device_model_equals_loader_dct(photo_dict, upsample):
     torch.testing.assert_close(out_dev.pred_boxes.tensor, out.pred_boxes.tensor, atol=1e-2, rtol=1e-3)
     with pytest.raises(ValueError, match="ON_DEVICE expects"):
         model_dev.preprocess_image([inp])
+
+
+@pytest.mark.parametrize("on_device, from_source", [(False, False), (True, False), (False, True)])
+def test_build_test_input_is_the_test_mappers(photo_dict, on_device, from_source):
+    """Predictor, export and show_input build one image's input as the test loader does from its file
+    (with FROM_SOURCE too: the DCT of the source resized straight to s x the test size)."""
+    from freqdet.detection.inference import build_test_input
+    from freqdet.detection.mapper import read_image
+
+    cfg = make_cfg("24", 2)
+    cfg.INPUT.DCT.ON_DEVICE, cfg.INPUT.DCT.FROM_SOURCE = on_device, from_source
+    mapper = DCTDatasetMapper(cfg, is_train=False)
+    ref = mapper(dict(photo_dict))
+    image = read_image(photo_dict["file_name"], cfg.INPUT.FORMAT)
+    x = build_test_input(mapper, image)
+    assert x["image_size"] == ref["image_size"] == (160, round(304 * 160 / 200))
+    assert (x["height"], x["width"]) == (ref["height"], ref["width"]) == (200, 304)
+    assert x["image"].dtype == ref["image"].dtype and torch.equal(x["image"], ref["image"])
+    if from_source:  # not the DCT of the upsampled resized image
+        aug = T.AugInput(image)
+        mapper.augmentations(aug)
+        assert not torch.allclose(mapper.image_to_input(aug.image), x["image"], atol=1.0)
