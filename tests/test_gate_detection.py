@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from freqdet.detection.config import load_config
 from freqdet.synthetic import coco_writer, register

@@ -48,7 +48,9 @@ class DCTDatasetMapper(DatasetMapper):
 
     @configurable
     def __init__(self, is_train: bool = True, *, input_spec: InputSpec, skip_unreadable: bool = False, **kwargs):
-        """``input_spec``: the DCT input (``INPUT.DCT.*``). ``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
+        """``input_spec``: the DCT input (``INPUT.DCT.*``).
+
+        ``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
         cannot be decoded is logged and the mapper returns None, so the training loader
         (:class:`freqdet.engine.resumable.PositionDataset`, or Detectron2's MapDataset) maps another
         image in its place; :attr:`num_skipped` counts them over all loader workers."""

@@ -89,10 +89,10 @@ class FreqRCNN(GeneralizedRCNN):
         self.gate = gate
         self.input_dct = (BlockDCT(input_spec.channels, input_spec.upsample, self.input_format)
                           if input_spec.on_device else None)
-        div = self.backbone.size_divisibility
-        if div % input_spec.stride:
-            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {input_spec.stride}")
-        self.grid_divisibility = div // input_spec.stride  # padding on the DCT grid
+        div, stride = self.backbone.size_divisibility, input_spec.stride
+        if div % stride:
+            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {stride}")
+        self.grid_divisibility = div // stride  # padding on the DCT grid
 
     @classmethod
     def from_config(cls, cfg):

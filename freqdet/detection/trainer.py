@@ -8,6 +8,7 @@ DistributedDataParallel without device ids on CPU (:mod:`freqdet.engine.ddp`).
 """
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from typing import Callable, Optional
@@ -69,10 +70,7 @@ def add_gate_hook(hooks: list, cfg, build_test_loader: Callable) -> list:
     """
     if not cfg.MODEL.FREQ_GATE.ENABLED:
         return hooks
-    loader = None
-    if len(cfg.DATASETS.TEST):
-        def loader():
-            return build_test_loader(cfg, cfg.DATASETS.TEST[0])
+    loader = functools.partial(build_test_loader, cfg, cfg.DATASETS.TEST[0]) if len(cfg.DATASETS.TEST) else None
     return insert_before_writer(hooks, FrequencyGateHook.from_config(cfg, rates_loader=loader))
 
 
