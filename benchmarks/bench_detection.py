@@ -29,8 +29,7 @@ from detectron2.data import DatasetCatalog, DatasetMapper
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-import freqdet
-from freqdet.detection.config import load_config
+from freqdet.detection.config import fpn_feature_opts, input_spec, load_config
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.detection.stats import dataset_dct_stats
 from freqdet.synthetic.coco_writer import generate_demo_dataset
@@ -48,8 +47,7 @@ COCO_CONFIGS = {  # name -> (config, overrides); rgb: Detectron2's own model on 
     "dct24_s1": ("configs/COCO-InstanceSegmentation/mask_rcnn_dct24_s1_R_50_FPN_1x.yaml", []),
 }
 PHOTO = "/usr/share/backgrounds/mate/nature/Garden.jpg"  # Debian's mate-backgrounds
-S2 = ["INPUT.DCT.UPSAMPLE", 2, "MODEL.RPN.IN_FEATURES", ["p2", "p3", "p4", "p5", "p6"],
-      "MODEL.ROI_HEADS.IN_FEATURES", ["p2", "p3", "p4", "p5"]]  # the demo config is s=1
+S2 = ["INPUT.DCT.UPSAMPLE", 2, *fpn_feature_opts(2)]  # the demo config is s=1
 
 
 def make_cfg(kind, device, stats):
@@ -68,7 +66,7 @@ def coco_cfg(name, device):
     cfg = load_config(config, ["MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
                          "TEST.DETECTIONS_PER_IMAGE", 100, *overrides])
     if cfg.MODEL.META_ARCHITECTURE == "FreqRCNN":  # latency does not depend on the statistics
-        c = len(freqdet.config.dct_channels(cfg))
+        c = input_spec(cfg).num_channels
         cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [1.0] * c])
     return cfg
 

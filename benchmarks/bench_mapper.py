@@ -69,7 +69,7 @@ class PaperPipelineMapper(DCTDatasetMapper):
         self._jpeg = TurboJPEG()
         self._encode_kw = dict(quality=100, jpeg_subsample=TJSAMP_420,
                                pixel_format=TJPF_BGR if self.image_format == "BGR" else TJPF_RGB)
-        chans = np.asarray(self.dct_channels)
+        chans = np.asarray(self.input_spec.channels)
         self._picks = [(c, chans[chans // 64 == c] % 64) for c in range(3)]
 
     def image_to_input(self, image):

@@ -15,14 +15,13 @@ import os
 import time
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetMapper, build_detection_train_loader
 from detectron2.engine import SimpleTrainer
 from detectron2.modeling import build_model
 from detectron2.solver import build_optimizer
 from detectron2.utils.events import EventStorage
 
-import freqdet
+from freqdet.detection.config import load_config
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.synthetic.coco_writer import generate_demo_dataset
 from freqdet.synthetic.register import register_demo_datasets
@@ -38,11 +37,8 @@ PIPELINES = {  # name -> config overrides (rgb: Detectron2's own model and mappe
 
 
 def make_cfg(name, args):
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(CONFIG)
     c = 24
-    cfg.merge_from_list([
+    cfg = load_config(CONFIG, [
         "MODEL.WEIGHTS", "", "MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [50.0] * c,
         "MODEL.ROI_HEADS.NUM_CLASSES", 5, "DATASETS.TRAIN", ("bench_gpu_train",), "DATASETS.TEST", (),
         "SOLVER.IMS_PER_BATCH", args.batch, "SOLVER.BASE_LR", 0.0001, "DATALOADER.NUM_WORKERS", args.workers,

@@ -31,7 +31,6 @@ def final_ap(metrics_file):
 
 def evaluate(train_dir, dtype, stats, opts):
     """COCO bbox/segm AP of ``train_dir``'s final model with DCT inputs handed as ``dtype``."""
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import build_detection_test_loader
     from detectron2.evaluation import COCOEvaluator, inference_on_dataset
     from detectron2.modeling import build_model
@@ -39,10 +38,11 @@ def evaluate(train_dir, dtype, stats, opts):
     import freqdet  # noqa: F401  (registers FreqRCNN and the demo datasets)
     from freqdet.detection.config import load_config
     from freqdet.detection.mapper import DCTDatasetMapper
+    from freqdet.engine.checkpoint import SafeCheckpointer
 
     cfg = load_config(os.path.join(REPO, CONFIG), ["INPUT.DCT.DTYPE", dtype, "MODEL.PIXEL_STATS_FILE", stats, *opts])
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(os.path.join(train_dir, "model_final.pth"))
+    SafeCheckpointer(model).load(os.path.join(train_dir, "model_final.pth"))
     name = cfg.DATASETS.TEST[0]
     loader = build_detection_test_loader(cfg, name, mapper=DCTDatasetMapper(cfg, is_train=False))
     res = inference_on_dataset(model, loader, COCOEvaluator(name, output_dir=os.path.join(train_dir, f"eval_{dtype}")))

@@ -26,7 +26,7 @@ def test_bad_channels(channels, message):
         DCTDatasetMapper(cfg, is_train=True)
 
 
-@pytest.mark.parametrize("s", [0, 3, 4])
+@pytest.mark.parametrize("s", [0, 3, 4, True])  # True == 1 in Python, but is no factor
 def test_upsample_outside_1_2(s):
     cfg = make_cfg("24", 2)
     cfg.INPUT.DCT.UPSAMPLE = s

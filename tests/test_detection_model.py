@@ -3,34 +3,27 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import transforms as T
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone, build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-import freqdet
-from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core import dct_grid_size, parse_channels
+from freqdet.detection.config import fpn_feature_opts, load_config
+from freqdet.detection.mapper import DCTDatasetMapper
 
 BASE = "configs/Base-FreqRCNN-FPN.yaml"
 
 
 def make_cfg(channels="24", upsample=2, mask=True):
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(BASE)
     c = len(parse_channels(channels))
-    cfg.merge_from_list([
+    return load_config(BASE, [
         "INPUT.DCT.CHANNELS", [channels], "INPUT.DCT.UPSAMPLE", upsample,
         "MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [20.0] * c,
         "MODEL.DEVICE", "cpu", "MODEL.MASK_ON", mask, "MODEL.ROI_HEADS.NUM_CLASSES", 3,
         "INPUT.MIN_SIZE_TEST", 160, "INPUT.MAX_SIZE_TEST", 320,
+        *fpn_feature_opts(upsample),  # FPN names levels by stride: at s=1 res2 (8 px) is "p3"
     ])
-    if upsample == 1:  # FPN names levels by stride: res2 at 8 px is "p3"
-        cfg.merge_from_list(["MODEL.RPN.IN_FEATURES", ["p3", "p4", "p5", "p6", "p7"],
-                             "MODEL.ROI_HEADS.IN_FEATURES", ["p3", "p4", "p5", "p6"]])
-    return cfg
 
 
 @pytest.mark.parametrize("upsample", [1, 2])
@@ -225,3 +218,25 @@ def test_on_device_model_equals_loader_dct(photo_dict, upsample):
     torch.testing.assert_close(out_dev.pred_boxes.tensor, out.pred_boxes.tensor, atol=1e-2, rtol=1e-3)
     with pytest.raises(ValueError, match="ON_DEVICE expects"):
         model_dev.preprocess_image([inp])
+
+
+@pytest.mark.parametrize("on_device, from_source", [(False, False), (True, False), (False, True)])
+def test_build_test_input_is_the_test_mappers(photo_dict, on_device, from_source):
+    """Predictor, export and show_input build one image's input as the test loader does from its file
+    (with FROM_SOURCE too: the DCT of the source resized straight to s x the test size)."""
+    from freqdet.detection.inference import build_test_input
+    from freqdet.detection.mapper import read_image
+
+    cfg = make_cfg("24", 2)
+    cfg.INPUT.DCT.ON_DEVICE, cfg.INPUT.DCT.FROM_SOURCE = on_device, from_source
+    mapper = DCTDatasetMapper(cfg, is_train=False)
+    ref = mapper(dict(photo_dict))
+    image = read_image(photo_dict["file_name"], cfg.INPUT.FORMAT)
+    x = build_test_input(mapper, image)
+    assert x["image_size"] == ref["image_size"] == (160, round(304 * 160 / 200))
+    assert (x["height"], x["width"]) == (ref["height"], ref["width"]) == (200, 304)
+    assert x["image"].dtype == ref["image"].dtype and torch.equal(x["image"], ref["image"])
+    if from_source:  # not the DCT of the upsampled resized image
+        aug = T.AugInput(image)
+        mapper.augmentations(aug)
+        assert not torch.allclose(mapper.image_to_input(aug.image), x["image"], atol=1.0)

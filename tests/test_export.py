@@ -87,10 +87,16 @@ def test_scripted_equals_eager(tmp_path, images, on_device, gate):
     ts = export_scripting(model, str(tmp_path), dump_ir=False)
     loaded = torch.jit.load(str(tmp_path / "model.ts"))
     for image in images:
-        g = graph_inputs(model, export_inputs(cfg, image))
+        inputs = export_inputs(cfg, image)
+        g = graph_inputs(model, inputs)
         with torch.no_grad(), torch.jit.optimized_execution(False):
             eager = model.inference(g, do_postprocess=False)[0]
-            assert_same(eager, scripted_instances(loaded(tuple(g))[0], eager.image_size))
+            outputs = loaded(tuple(g))
+            assert_same(eager, scripted_instances(outputs[0], eager.image_size))
+        full = postprocess(None, outputs, inputs)[0]["instances"]  # scripted: no adapter
+        ref = model._postprocess([eager], inputs, [eager.image_size])[0]["instances"]
+        assert full.image_size == image.shape[:2]
+        torch.testing.assert_close(full.pred_boxes.tensor, ref.pred_boxes.tensor, atol=1e-3, rtol=0)
     assert ts is not None
 
 

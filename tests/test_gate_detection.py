@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-import freqdet  # noqa: F401
+from freqdet.detection.config import load_config
 from freqdet.synthetic import coco_writer, register
+
 ROOT = Path(__file__).resolve().parents[1]
 GATE_CONFIG = ROOT / "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
 
@@ -87,29 +87,21 @@ def test_eval_only_writes_rates(trained, tmp_path):
 
 
 def test_gate_needs_all_channels():
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(str(GATE_CONFIG))
-    cfg.merge_from_list(["INPUT.DCT.CHANNELS", ["24"], "MODEL.PIXEL_STATS_FILE", "",
-                         "MODEL.PIXEL_MEAN", [0.0] * 24, "MODEL.PIXEL_STD", [1.0] * 24])
+    cfg = load_config(str(GATE_CONFIG), ["INPUT.DCT.CHANNELS", ["24"], "MODEL.PIXEL_STATS_FILE", "",
+                                         "MODEL.PIXEL_MEAN", [0.0] * 24, "MODEL.PIXEL_STD", [1.0] * 24])
     with pytest.raises(ValueError, match="192"):
         build_model(cfg)
 
 
 def test_gate_ignores_batch_padding():
     """An image's mask must not depend on which (larger) images share its batch."""
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
     torch.manual_seed(0)
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(str(GATE_CONFIG))
-    cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [5.0] * 192,
-                         "MODEL.PIXEL_STD", [30.0] * 192, "MODEL.FREQ_GATE.INIT_ON_LOGIT", 0.0])
+    cfg = load_config(str(GATE_CONFIG), ["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [5.0] * 192,
+                                         "MODEL.PIXEL_STD", [30.0] * 192, "MODEL.FREQ_GATE.INIT_ON_LOGIT", 0.0])
     model = build_model(cfg).eval()
     torch.nn.init.normal_(model.gate.logits_conv.weight, std=1.0)
     small = {"image": torch.randn(192, 16, 16) * 30, "image_size": (64, 64)}
@@ -125,11 +117,10 @@ def test_gate_ignores_batch_padding():
 
 def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
     """The static config written from the run's rates is accepted by the mapper and the model."""
-    from detectron2.config import get_cfg
     from detectron2.data import DatasetCatalog
     from detectron2.modeling import build_model
 
-    from freqdet.detection.config import dct_channels
+    from freqdet.detection.config import input_spec
     from freqdet.detection.mapper import DCTDatasetMapper
     from freqdet.core.stats import save_dct_stats
 
@@ -139,11 +130,9 @@ def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
     out = tmp_path / "static.yaml"
     tool("select_channels")["main"]([str(trained / "gate_selection_rates.json"), "--per-component", "6,3,3",
                                      "--stats", str(stats), "--base-config", str(GATE_CONFIG), "-o", str(out)])
-    cfg = get_cfg()
-    freqdet.add_freqdet_config(cfg)
-    cfg.merge_from_file(str(out))
+    cfg = load_config(str(out))
     cfg.MODEL.FREQ_GATE.ENABLED = False  # the static model: no gate, 12 channels
-    chans = dct_channels(cfg)
+    chans = input_spec(cfg).channels
     assert len(chans) == 12 and sum(c < 64 for c in chans) == 6
     assert cfg.MODEL.PIXEL_STATS_FILE == ""
     mapped = DCTDatasetMapper(cfg, is_train=True)(DatasetCatalog.get("gate_tiny_train")[0])

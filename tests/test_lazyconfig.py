@@ -36,7 +36,7 @@ def test_lazy_and_yacs_configs_build_the_same_network(name):
     assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
     assert state_shapes(a) == state_shapes(b)  # same modules under the same names: checkpoints interchange
     assert a.backbone.output_shape() == b.backbone.output_shape()
-    assert a.dct_channels == b.dct_channels and a.dct_upsample == b.dct_upsample
+    assert (a.input_spec.channels, a.input_spec.upsample) == (b.input_spec.channels, b.input_spec.upsample)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ for name in model_zoo.list_configs():
     if name.endswith(".yaml"):
         loaded[name] = [cfg.MODEL.META_ARCHITECTURE, list(cfg.INPUT.DCT.CHANNELS)]
     elif "model" in cfg:
-        loaded[name] = [cfg.model._target_.__name__, list(cfg.model.dct_channels)]
+        loaded[name] = [cfg.model._target_.__name__, list(cfg.model.input_spec.channels)]
     else:  # common/ helpers: no model of their own
         loaded[name] = [None, None]
 print(json.dumps(loaded))

@@ -13,6 +13,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
+from freqdet.detection.config import fpn_feature_opts
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.detection.stats import ensure_dct_stats
 from freqdet.synthetic.coco_writer import generate_demo_dataset
@@ -28,8 +29,7 @@ TINY = [
     "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64", "MODEL.RPN.POST_NMS_TOPK_TEST", "32",
     "DATALOADER.NUM_WORKERS", "0", "TEST.EVAL_PERIOD", "0",
 ]
-S2 = ["INPUT.DCT.UPSAMPLE", "2", "MODEL.RPN.IN_FEATURES", '["p2","p3","p4","p5","p6"]',
-      "MODEL.ROI_HEADS.IN_FEATURES", '["p2","p3","p4","p5"]']  # the demo config is s=1
+S2 = ["INPUT.DCT.UPSAMPLE", "2", *fpn_feature_opts(2)]  # the demo config is s=1
 
 
 @pytest.fixture(scope="module")

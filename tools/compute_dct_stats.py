@@ -11,9 +11,8 @@ channels are computed, so one file serves every channel subset at this s.
 import argparse
 import sys
 
-
 import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.detection.config import dct_channels, load_config
+from freqdet.detection.config import input_spec, load_config
 from freqdet.detection.stats import dataset_dct_stats
 from freqdet.core.stats import save_dct_stats
 
@@ -34,14 +33,15 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config_file, args.opts)
-    selected = dct_channels(cfg)
+    spec = input_spec(cfg)
+    selected = spec.channels
     if not args.selected_only:
         cfg.INPUT.DCT.CHANNELS = ["192"]
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
     chans, mean, std, n = dataset_dct_stats(cfg, dataset, args.max_images, args.seed)
     save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
-                   upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT, config=args.config_file)
-    print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={cfg.INPUT.DCT.UPSAMPLE})")
+                   upsample=spec.upsample, input_format=cfg.INPUT.FORMAT, config=args.config_file)
+    print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={spec.upsample})")
     print("config lines:")
     print(f'  MODEL:\n    PIXEL_STATS_FILE: "{args.output}"')
     print(f"  or inline, for the config's {len(selected)} channels:")

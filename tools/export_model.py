@@ -19,38 +19,26 @@ import logging
 import os
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.data.detection_utils import read_image
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
 from detectron2.modeling import build_model
-from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.utils.logger import setup_logger
 
 import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.detection.config import add_freqdet_config
-from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.config import load_config
 from freqdet.detection.export import (
     export_inputs,
     export_scripting,
     export_tracing,
     flat_inputs,
     graph_inputs,
-    scripted_instances,
+    postprocess,
 )
+from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.engine.checkpoint import SafeCheckpointer  # weights-only loading of untrusted files
 
 logger = logging.getLogger("freqdet.detection.export")
-
-
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    return cfg
 
 
 def max_difference(eager, outputs) -> float:
@@ -70,13 +58,12 @@ def exported_model(args, model, adapter):
     ts = torch.jit.load(os.path.join(args.output, "model.ts"))
 
     def run(inputs):
-        x = inputs[0]
         with torch.no_grad(), torch.jit.optimized_execution(False):  # no JIT re-profiling per image size
-            if args.export_method == "scripting":
-                inst = scripted_instances(ts(tuple(graph_inputs(model, inputs[:1])))[0], x["image_size"])
+            if adapter is None:  # scripted: takes the input dicts
+                outputs = ts(tuple(graph_inputs(model, inputs[:1])))
             else:
-                inst = adapter.outputs_schema(ts(*flat_inputs(model, inputs)))[0]["instances"]
-        return [{"instances": detector_postprocess(inst, x["height"], x["width"])}]
+                outputs = ts(*flat_inputs(model, inputs))
+        return postprocess(adapter, outputs, inputs)
 
     return run
 
@@ -127,7 +114,9 @@ def main(argv=None):
         p.error("--format onnx needs --export-method tracing (ONNX is exported from a traced graph)")
     if args.run_eval and args.format != "torchscript":
         p.error("--run-eval evaluates TorchScript exports only")
-    cfg = setup_cfg(args)
+    # No loader workers unless asked for: the CUDA context exists before the --run-eval loader forks.
+    cfg = load_config(args.config_file, ["DATALOADER.NUM_WORKERS", 0, *args.opts])
+    cfg.freeze()
     model = build_model(cfg).eval()
     SafeCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
     inputs = export_inputs(cfg, read_image(args.sample_image, format=cfg.INPUT.FORMAT))

@@ -10,28 +10,30 @@ image rebuilt from the config's DCT channels at that size, every other channel z
 FreqRCNN draws for VIS_PERIOD > 0. Above each panel a label names it.
 """
 import argparse
+import dataclasses
 
 import cv2
 import numpy as np
-from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 
-from freqdet.detection.config import dct_channels, load_config
-from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core import dct_to_image, image_to_dct
+from freqdet.detection.config import input_spec, load_config
+from freqdet.detection.inference import build_test_input
+from freqdet.detection.mapper import DCTDatasetMapper
 
 HEADER, GAP = 28, 8  # label strip height and gap between panels, in pixels
 
 
 def network_view(image: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     """(resized RGB image, RGB reconstruction of its DCT input) for an image in INPUT.FORMAT."""
-    mapper = DCTDatasetMapper(cfg, is_train=False)
-    aug = T.AugInput(image)
-    mapper.augmentations(aug)
-    chans, s, fmt = dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT
-    coeffs = image_to_dct(aug.image, chans, s, np.float32, fmt)
-    seen = dct_to_image(coeffs, chans, "RGB", s, aug.image.shape[:2])
-    rgb = aug.image[:, :, ::-1] if fmt == "BGR" else aug.image
+    spec, fmt = input_spec(cfg), cfg.INPUT.FORMAT
+    # The test mapper with the DCT left to the model hands the resized image itself.
+    pixels_spec = dataclasses.replace(spec, on_device=True, from_source=False)
+    mapper = DCTDatasetMapper(**{**DCTDatasetMapper.from_config(cfg, is_train=False), "input_spec": pixels_spec})
+    resized = build_test_input(mapper, image)["image"].permute(1, 2, 0).numpy()
+    coeffs = image_to_dct(resized, spec.channels, spec.upsample, np.float32, fmt)
+    seen = dct_to_image(coeffs, spec.channels, "RGB", spec.upsample, resized.shape[:2])
+    rgb = resized[:, :, ::-1] if fmt == "BGR" else resized
     return np.ascontiguousarray(rgb), seen
 
 
@@ -51,8 +53,8 @@ def main(argv=None):
     cfg = load_config(args.config_file, args.opts)
     rgb, seen = network_view(read_image(args.input, format=cfg.INPUT.FORMAT), cfg)
     h, w = rgb.shape[:2]
-    c, s = len(dct_channels(cfg)), cfg.INPUT.DCT.UPSAMPLE
-    grid = (-(-h * s // 8), -(-w * s // 8))
+    spec = input_spec(cfg)
+    c, s, grid = spec.num_channels, spec.upsample, spec.grid_size(h, w)
     gap = np.full((h + HEADER, GAP, 3), 255, np.uint8)
     picture = np.concatenate([
         labelled(rgb, f"image {w}x{h}"), gap,

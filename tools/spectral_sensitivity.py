@@ -63,7 +63,7 @@ def detector(args, argv):
     from detectron2.modeling import build_model
 
     import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
-    from freqdet.detection.config import dct_channels, load_config
+    from freqdet.detection.config import input_spec, load_config
     from freqdet.detection.mapper import DCTDatasetMapper
     from freqdet.engine.checkpoint import SafeCheckpointer
 
@@ -91,7 +91,7 @@ def detector(args, argv):
         return {f"{task}/{k}": float(v) for task, r in res.items() for k, v in r.items() if k in COCO_KEYS}
 
     out = Path(cfg.OUTPUT_DIR) / f"spectral_sensitivity_{args.unit}.json"
-    return evaluate, model.backbone, dct_channels(cfg), out, "bbox/AP", len(dicts)
+    return evaluate, model.backbone, list(input_spec(cfg).channels), out, "bbox/AP", len(dicts)
 
 
 def classifier(args, argv):

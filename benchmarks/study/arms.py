@@ -6,13 +6,15 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from freqdet.detection.config import fpn_feature_opts
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
 # The study set is written as <work>/datasets/demo and reached, in every subprocess, through the
 # demo's builtin names with FREQDET_DATASETS=<work>/datasets (freqdet/synthetic/register.py registers them).
 DATASETS = ("freqdet_demo_train", "freqdet_demo_val")
 # CONFIG is s=1 (FPN levels p3..p7, named by stride); s=2 and RGB have p2..p6, so the heads read those.
-S2 = ["MODEL.RPN.IN_FEATURES", '["p2","p3","p4","p5","p6"]', "MODEL.ROI_HEADS.IN_FEATURES", '["p2","p3","p4","p5"]']
+S2 = fpn_feature_opts(2)
 RGB = ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone",
        "INPUT.DCT.ON_DEVICE", "True",  # the DCT mapper then hands Detectron2's uint8 image, as DatasetMapper
        "MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", "[103.53,116.28,123.675]",

@@ -17,13 +17,13 @@ def detection_cost(plan: Plan, arm: str) -> dict:
     from detectron2.modeling import build_model
     from detectron2.utils.analysis import FlopCountAnalysis
 
-    from freqdet.detection.config import dct_channels, load_config
+    from freqdet.detection.config import input_spec, load_config
     from freqdet.detection.mapper import DCTDatasetMapper
 
     arm_opts, size = detection_arms(plan)[arm]
     cfg = load_config(os.path.join(REPO, CONFIG), [*recipe(plan, size), *arm_opts, "MODEL.DEVICE", "cpu"])
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":  # statistics do not change the cost
-        c = len(dct_channels(cfg))
+        c = input_spec(cfg).num_channels
         cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [1.0] * c])
     mapper = DCTDatasetMapper(cfg, is_train=False)
     dicts = DatasetCatalog.get(DATASETS[1])[:4]

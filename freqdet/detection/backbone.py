@@ -15,16 +15,10 @@ from detectron2.modeling.backbone import FPN, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, DeformBottleneckBlock
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
-__all__ = ["DCTStem", "build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone", "dct_input_stride",
-           "last_level_max_pool", "make_dct_stages"]
+from .config import input_spec
 
-
-def dct_input_stride(cfg) -> int:
-    """Pixels per DCT grid cell: 8 / INPUT.DCT.UPSAMPLE."""
-    s = cfg.INPUT.DCT.UPSAMPLE
-    if s not in (1, 2):
-        raise ValueError(f"INPUT.DCT.UPSAMPLE must be 1 or 2, got {s!r}")
-    return 8 // s
+__all__ = ["DCTStem", "build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone", "last_level_max_pool",
+           "make_dct_stages"]
 
 
 class DCTStem(CNNBlockBase):
@@ -101,7 +95,7 @@ def build_dct_resnet_backbone(cfg, input_shape: ShapeSpec):
     if not channels:
         raise ValueError("build_dct_resnet_backbone needs input_shape.channels (the number of DCT channels)")
     return ResNet(
-        DCTStem(channels, dct_input_stride(cfg)),
+        DCTStem(channels, input_spec(cfg).stride),
         dct_resnet_stages(cfg, channels),
         out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,

@@ -1,10 +1,12 @@
 """Every config key freqdet adds to Detectron2, each with the reason it exists."""
 from __future__ import annotations
 
+import json
+
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
-from freqdet.core import parse_channels
+from freqdet.core.input_spec import InputSpec, InputSpecError
 from freqdet.engine.gate_config import add_frequency_gate_config
 
 
@@ -69,14 +71,6 @@ def add_freqdet_config(cfg):
     _C.MODEL.FREQ_GATE = add_frequency_gate_config(CN())
 
 
-def dct_upsample(cfg) -> int:
-    """``cfg.INPUT.DCT.UPSAMPLE``, checked to be 1 or 2."""
-    s = cfg.INPUT.DCT.UPSAMPLE
-    if isinstance(s, bool) or s not in (1, 2):
-        raise ValueError(f"INPUT.DCT.UPSAMPLE must be 1 or 2 (the DCT grid is H*s/8 x W*s/8), got {s!r}")
-    return int(s)
-
-
 def load_config(config_file: str, opts=()):
     """Detectron2's ``get_cfg()`` with freqdet's keys, then ``config_file`` and the command line's
     ``KEY VALUE`` ``opts`` merged: what every tool starts from (not frozen)."""
@@ -87,12 +81,27 @@ def load_config(config_file: str, opts=()):
     return cfg
 
 
-def dct_channels(cfg) -> list[int]:
-    """Channel indices selected by ``cfg.INPUT.DCT.CHANNELS`` (a one-name list, indices, or a str)."""
-    spec = cfg.INPUT.DCT.CHANNELS
-    if isinstance(spec, (list, tuple)) and len(spec) == 1 and isinstance(spec[0], str):
-        spec = spec[0]
+# InputSpec field -> the config key it is read from (errors name the key).
+_INPUT_KEYS = {"channels": "INPUT.DCT.CHANNELS", "upsample": "INPUT.DCT.UPSAMPLE", "dtype": "INPUT.DCT.DTYPE",
+               "on_device": "INPUT.DCT.ON_DEVICE", "from_source": "INPUT.DCT.FROM_SOURCE"}
+
+
+def input_spec(cfg) -> InputSpec:
+    """The :class:`~freqdet.core.input_spec.InputSpec` of ``cfg.INPUT.DCT``; errors name the key."""
+    d = cfg.INPUT.DCT
+    channels = d.CHANNELS
+    if isinstance(channels, (list, tuple)) and len(channels) == 1 and isinstance(channels[0], str):
+        channels = channels[0]  # a one-name list (see CHANNELS above)
     try:
-        return parse_channels(spec)
-    except ValueError as e:
-        raise ValueError(f"INPUT.DCT.CHANNELS: {e}") from None
+        return InputSpec(channels, d.UPSAMPLE, d.DTYPE, d.ON_DEVICE, d.FROM_SOURCE)
+    except InputSpecError as e:
+        raise ValueError(e.naming(_INPUT_KEYS)) from None
+
+
+def fpn_feature_opts(upsample: int) -> list[str]:
+    """``KEY VALUE`` overrides naming the RPN / ROI-head FPN levels for ``upsample`` (a config's levels are
+    those of its own s): ``MODEL.RPN.IN_FEATURES`` P2..P6 and ``MODEL.ROI_HEADS.IN_FEATURES`` P2..P5 of
+    the RGB model, named by pixel stride. For ``merge_from_list`` and command lines alike."""
+    levels = InputSpec(upsample=upsample).fpn_level_names
+    return ["MODEL.RPN.IN_FEATURES", json.dumps(levels, separators=(",", ":")),
+            "MODEL.ROI_HEADS.IN_FEATURES", json.dumps(levels[:4], separators=(",", ":"))]

@@ -12,17 +12,17 @@ takes the DCT tensor and the pixel size ``(h, w)`` (an int64 tensor).
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from detectron2.data import transforms as T
 from detectron2.export import TracingAdapter, dump_torchscript_IR, scripting_with_instances
 from detectron2.export.flatten import flatten_to_tuple
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 from torch import Tensor, nn
 
+from .inference import build_test_input
 from .mapper import DCTDatasetMapper
 
 __all__ = ["ScriptableAdapter", "export_inputs", "export_scripting", "export_tracing", "flat_inputs",
@@ -32,14 +32,9 @@ ONNX_OPSET = 17  # torchvision's roi_align(aligned=True) needs >= 16
 
 
 def export_inputs(cfg, image: np.ndarray) -> List[Dict]:
-    """One input dict for an image in ``INPUT.FORMAT``, as the test DCTDatasetMapper makes it:
-    ``image`` after the config's test resize (uint8 ``(3, H, W)`` with on-device DCT, else the DCT
-    tensor), its pixel size ``image_size`` and the original ``height``/``width``."""
-    mapper = DCTDatasetMapper(cfg, is_train=False)
-    aug = T.AugInput(image)
-    mapper.augmentations(aug)
-    return [{"image": mapper.image_to_input(aug.image), "image_size": tuple(aug.image.shape[:2]),
-             "height": image.shape[0], "width": image.shape[1]}]
+    """``[input dict]`` for an image in ``INPUT.FORMAT``, as the test DCTDatasetMapper of ``cfg`` makes
+    it (:func:`~freqdet.detection.inference.build_test_input`)."""
+    return [build_test_input(DCTDatasetMapper(cfg, is_train=False), image)]
 
 
 def graph_inputs(model, inputs) -> List[Dict[str, Tensor]]:
@@ -96,11 +91,18 @@ def export_tracing(model, inputs, fmt: str, output_dir: str, dump_ir: bool = Tru
     return adapter
 
 
-def postprocess(adapter: TracingAdapter, flat_outputs, inputs) -> List[Dict]:
-    """Flat outputs of an exported graph -> Detectron2's ``[{"instances": ...}]`` in original-image
-    pixels (the final resize that ``do_postprocess=False`` leaves out of the graph)."""
-    instances = adapter.outputs_schema(flat_outputs)[0]["instances"]
+def postprocess(adapter: Optional[TracingAdapter], outputs, inputs) -> List[Dict]:
+    """Outputs of an exported graph for ``inputs`` (one image) -> Detectron2's ``[{"instances": ...}]``
+    in original-image pixels (the final resize that ``do_postprocess=False`` leaves out of the graph).
+
+    ``adapter``: the :class:`TracingAdapter` of a traced graph, whose flat ``outputs`` it reads back;
+    None for a scripted graph (:func:`export_scripting`), whose ``outputs`` are one dict of tensors per image.
+    """
     x = inputs[0]
+    if adapter is None:
+        instances = scripted_instances(outputs[0], x["image_size"])
+    else:
+        instances = adapter.outputs_schema(outputs)[0]["instances"]
     return [{"instances": detector_postprocess(instances, x["height"], x["width"])}]
 
 

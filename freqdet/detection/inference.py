@@ -1,13 +1,27 @@
-"""DefaultPredictor for DCT models: same test-time resize, then the DCT instead of an RGB tensor."""
+"""DefaultPredictor for DCT models, and the test-time input every single-image path shares."""
 from __future__ import annotations
 
 import numpy as np
 import torch
-from detectron2.data import transforms as T  # noqa: F401  (AugInput)
+from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
-from .mapper import DCTDatasetMapper
 from freqdet.engine.checkpoint import SafeCheckpointer
+
+from .mapper import DCTDatasetMapper
+
+__all__ = ["DCTPredictor", "build_test_input"]
+
+
+def build_test_input(mapper: DCTDatasetMapper, image: np.ndarray) -> dict:
+    """The model's input dict for one ``(H, W, 3)`` image in ``INPUT.FORMAT``, as the test ``mapper``
+    makes it from a file: ``image`` after its augmentations (the test resize; the DCT tensor, or the
+    uint8 ``(3, h, w)`` image with on-device DCT), the resized pixel size ``image_size`` and the
+    original ``height``/``width``."""
+    aug = T.AugInput(image)
+    transforms = mapper.augmentations(aug)
+    return {"image": mapper.model_input(image, aug.image, transforms), "image_size": tuple(aug.image.shape[:2]),
+            "height": image.shape[0], "width": image.shape[1]}
 
 
 class DCTPredictor:
@@ -26,9 +40,4 @@ class DCTPredictor:
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray) -> dict:
-        height, width = image.shape[:2]
-        aug = T.AugInput(image)
-        self.mapper.augmentations(aug)  # the test mapper's AugmentationList (resize)
-        inputs = {"image": self.mapper.image_to_input(aug.image), "image_size": aug.image.shape[:2],
-                  "height": height, "width": width}
-        return self.model([inputs])[0]
+        return self.model([build_test_input(self.mapper, image)])[0]

@@ -14,23 +14,15 @@ from detectron2.data import transforms as T
 
 from detectron2.utils.file_io import PathManager
 
-from freqdet.core import image_to_dct, parse_channels
+from freqdet.core import image_to_dct
 from freqdet.core.image_io import UnreadableImageError, open_image
+from freqdet.core.input_spec import InputSpec
 
-from .config import dct_channels, dct_upsample
+from .config import input_spec
 from .from_source import check_from_source_augmentations, source_at_scale
 
-__all__ = ["DCTDatasetMapper", "dct_dtype", "read_image"]
+__all__ = ["DCTDatasetMapper", "read_image"]
 logger = logging.getLogger(__name__)
-
-_DTYPES = {"float32": np.float32, "float16": np.float16}
-
-
-def dct_dtype(name: str):
-    """NumPy dtype for ``INPUT.DCT.DTYPE``."""
-    if name not in _DTYPES:
-        raise ValueError(f"INPUT.DCT.DTYPE must be one of {sorted(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]
 
 
 def read_image(file_name: str, format: str = "BGR") -> np.ndarray:
@@ -41,24 +33,24 @@ def read_image(file_name: str, format: str = "BGR") -> np.ndarray:
 
 class DCTDatasetMapper(DatasetMapper):
     """Reads, augments and annotates exactly like :class:`DatasetMapper`; ``image`` is the
-    ``(C, ceil(H*s/8), ceil(W*s/8))`` DCT of the augmented image.
+    ``(C, ceil(H*s/8), ceil(W*s/8))`` DCT of the augmented image, as ``input_spec`` describes it.
 
     Annotations, ``height``/``width`` and ``Instances.image_size`` stay in pixels. The
     augmented image's pixel size is added as ``image_size`` so the model can hand pixel
     sizes to its heads at test time too (there are no ``instances`` then). With
-    ``dct_on_device`` the ``image`` is Detectron2's uint8 ``(3, H, W)`` tensor and the model
+    ``input_spec.on_device`` the ``image`` is Detectron2's uint8 ``(3, H, W)`` tensor and the model
     computes the DCT (``INPUT.DCT.ON_DEVICE``).
 
     ``__call__`` follows :meth:`DatasetMapper.__call__` step by step except that the image goes
-    from the augmentations straight to :meth:`image_to_input`: building the CHW tensor only to
+    from the augmentations straight to :meth:`model_input`: building the CHW tensor only to
     undo it would cost as much as a small DCT.
     """
 
     @configurable
-    def __init__(self, is_train: bool = True, *, dct_channels="24", dct_upsample: int = 2,
-                 dct_dtype=np.float32, dct_on_device: bool = False, dct_from_source: bool = False,
-                 skip_unreadable: bool = False, **kwargs):
-        """``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
+    def __init__(self, is_train: bool = True, *, input_spec: InputSpec, skip_unreadable: bool = False, **kwargs):
+        """``input_spec``: the DCT input (``INPUT.DCT.*``).
+
+        ``skip_unreadable`` (``DATALOADER.SKIP_UNREADABLE_IMAGES``, training only): an image that
         cannot be decoded is logged and the mapper returns None, so the training loader
         (:class:`freqdet.engine.resumable.PositionDataset`, or Detectron2's MapDataset) maps another
         image in its place; :attr:`num_skipped` counts them over all loader workers."""
@@ -67,27 +59,14 @@ class DCTDatasetMapper(DatasetMapper):
         self.skipped = multiprocessing.Value("q", 0) if skip_unreadable else None
         if self.image_format not in ("RGB", "BGR"):
             raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {self.image_format!r}")
-        self.dct_channels = parse_channels(dct_channels)
-        self.dct_upsample = int(dct_upsample)
-        self.dct_dtype = dct_dtype
-        self.dct_on_device = bool(dct_on_device)
-        self.dct_from_source = bool(dct_from_source)
-        if self.dct_from_source:
-            if self.dct_on_device:
-                raise ValueError("INPUT.DCT.FROM_SOURCE needs the loader-side DCT: set INPUT.DCT.ON_DEVICE False")
+        self.input_spec = input_spec
+        if input_spec.from_source:
             check_from_source_augmentations(self.augmentations.augs)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         ret = super().from_config(cfg, is_train)
-        ret.update(
-            dct_channels=dct_channels(cfg),
-            dct_upsample=dct_upsample(cfg),
-            dct_dtype=dct_dtype(cfg.INPUT.DCT.DTYPE),
-            dct_on_device=cfg.INPUT.DCT.ON_DEVICE,
-            dct_from_source=cfg.INPUT.DCT.FROM_SOURCE,
-            skip_unreadable=is_train and cfg.DATALOADER.SKIP_UNREADABLE_IMAGES,
-        )
+        ret.update(input_spec=input_spec(cfg), skip_unreadable=is_train and cfg.DATALOADER.SKIP_UNREADABLE_IMAGES)
         return ret
 
     @property
@@ -102,18 +81,27 @@ class DCTDatasetMapper(DatasetMapper):
         :class:`UnreadableImageError` naming it and why (:mod:`freqdet.core.image_io`)."""
         return read_image(dataset_dict["file_name"], format=self.image_format)
 
+    def model_input(self, source: np.ndarray, image: np.ndarray, transforms) -> torch.Tensor:
+        """What the model gets for ``image``, the augmentations' output (by ``transforms``) of the
+        ``(H, W, 3)`` image ``source`` in ``INPUT.FORMAT``: :meth:`image_to_input` of ``image``, or
+        with ``INPUT.DCT.FROM_SOURCE`` :meth:`source_to_input`."""
+        if self.input_spec.from_source:
+            return self.source_to_input(source, transforms, image.shape[:2])
+        return self.image_to_input(image)
+
     def image_to_input(self, image: np.ndarray) -> torch.Tensor:
         """What the model gets for an augmented ``(H, W, 3)`` image in ``INPUT.FORMAT``."""
-        if self.dct_on_device:
+        spec = self.input_spec
+        if spec.on_device:
             return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        dct = image_to_dct(image, self.dct_channels, self.dct_upsample, self.dct_dtype, self.image_format)
-        return torch.from_numpy(dct)
+        return torch.from_numpy(image_to_dct(image, spec.channels, spec.upsample, spec.numpy_dtype, self.image_format))
 
     def source_to_input(self, source: np.ndarray, transforms, image_shape) -> torch.Tensor:
         """``INPUT.DCT.FROM_SOURCE``: the DCT (upsample 1) of ``source`` replayed through ``transforms``
         at s x the augmented size (:mod:`freqdet.detection.from_source`)."""
-        image = source_at_scale(source, transforms, image_shape, self.dct_upsample)
-        return torch.from_numpy(image_to_dct(image, self.dct_channels, 1, self.dct_dtype, self.image_format))
+        spec = self.input_spec
+        image = source_at_scale(source, transforms, image_shape, spec.upsample)
+        return torch.from_numpy(image_to_dct(image, spec.channels, 1, spec.numpy_dtype, self.image_format))
 
     def __call__(self, dataset_dict):
         dataset_dict = copy.deepcopy(dataset_dict)  # it will be modified below
@@ -138,10 +126,7 @@ class DCTDatasetMapper(DatasetMapper):
         image, sem_seg_gt = aug_input.image, aug_input.sem_seg
 
         image_shape = image.shape[:2]  # h, w
-        if self.dct_from_source:
-            dataset_dict["image"] = self.source_to_input(source, transforms, image_shape)
-        else:
-            dataset_dict["image"] = self.image_to_input(image)
+        dataset_dict["image"] = self.model_input(source, image, transforms)
         dataset_dict["image_size"] = tuple(image_shape)
         if sem_seg_gt is not None:
             dataset_dict["sem_seg"] = torch.as_tensor(sem_seg_gt.astype("long"))

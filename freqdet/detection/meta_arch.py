@@ -11,43 +11,45 @@ from detectron2.modeling import (
 )
 from detectron2.structures import ImageList
 
-from freqdet.core.stats import load_dct_stats
-from .config import dct_channels, dct_upsample
 from freqdet.core import NUM_CHANNELS, dct_to_image
-from freqdet.core.torch_dct import BlockDCT
 from freqdet.core.gate import FrequencyGate
+from freqdet.core.input_spec import InputSpec
+from freqdet.core.stats import load_dct_stats
+from freqdet.core.torch_dct import BlockDCT
+
+from .config import input_spec
 
 __all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
 
 
 def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
     """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD."""
-    chans = dct_channels(cfg)
+    spec = input_spec(cfg)
     if cfg.MODEL.PIXEL_STATS_FILE:
-        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, chans, upsample=dct_upsample(cfg))
+        return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, spec.channels, upsample=spec.upsample)
     mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
+    c = spec.num_channels
     for key, values in (("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)):
-        if len(values) != len(chans):
+        if len(values) != c:
             raise ValueError(
                 f"{key} has {len(values)} values but INPUT.DCT.CHANNELS={list(cfg.INPUT.DCT.CHANNELS)!r} "
-                f"selects {len(chans)} channels; give {len(chans)} values or set MODEL.PIXEL_STATS_FILE "
+                f"selects {c} channels; give {c} values or set MODEL.PIXEL_STATS_FILE "
                 "(tools/compute_dct_stats.py writes one)"
             )
     return mean, std
 
 
-def _check_feature_names(cfg) -> None:
+def _check_feature_names(cfg, spec: InputSpec) -> None:
     """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
     if "fpn" not in cfg.MODEL.BACKBONE.NAME:
         return
-    level = (8 // dct_upsample(cfg)).bit_length() - 1  # log2 of res2's pixel stride
-    names = {f"p{level + i}" for i in range(5)}  # P2..P6 of the RGB model, renamed
+    names = spec.fpn_level_names
     for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
         wrong = [f for f in node.IN_FEATURES if f not in names]
         if wrong:
             raise ValueError(
-                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={cfg.INPUT.DCT.UPSAMPLE} the FPN levels "
-                f"are {sorted(names)} (Detectron2 names them by pixel stride)"
+                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={spec.upsample} the FPN levels "
+                f"are {names} (Detectron2 names them by pixel stride)"
             )
 
 
@@ -56,7 +58,7 @@ def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
     g = cfg.MODEL.FREQ_GATE
     if not g.ENABLED:
         return None
-    if len(dct_channels(cfg)) != NUM_CHANNELS:
+    if input_spec(cfg).num_channels != NUM_CHANNELS:
         raise ValueError(
             f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
             f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
@@ -77,32 +79,26 @@ class FreqRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, *, gate: Optional[FrequencyGate] = None, input_dct: Optional[BlockDCT] = None,
-                 dct_channels: Optional[List[int]] = None, dct_upsample: int = 1, **kwargs):
-        """``gate``: optional :class:`FrequencyGate` applied to the normalized input (MODEL.FREQ_GATE).
-        ``input_dct``: with it, inputs are uint8 ``(3, H, W)`` images whose DCT the model
-        computes on its device (INPUT.DCT.ON_DEVICE); without, inputs are DCT tensors.
-        ``dct_channels``/``dct_upsample``: what the DCT input holds (INPUT.DCT.CHANNELS/UPSAMPLE),
-        needed only to draw it back as an image for ``vis_period > 0``."""
+    def __init__(self, *, input_spec: InputSpec, gate: Optional[FrequencyGate] = None, **kwargs):
+        """``input_spec``: what the inputs hold (INPUT.DCT.*). With ``input_spec.on_device`` they are
+        uint8 ``(3, H, W)`` images in ``input_format`` whose DCT the model computes on its device
+        (``self.input_dct``); otherwise DCT tensors. ``gate``: optional :class:`FrequencyGate`
+        applied to the normalized input (MODEL.FREQ_GATE)."""
         super().__init__(**kwargs)
+        self.input_spec = input_spec
         self.gate = gate
-        self.input_dct = input_dct
-        self.dct_channels = list(dct_channels) if dct_channels is not None else None
-        self.dct_upsample = int(dct_upsample)
-        if self.vis_period > 0 and self.dct_channels is None:
-            raise ValueError("VIS_PERIOD > 0 needs dct_channels (INPUT.DCT.CHANNELS) to draw the DCT input")
-        bottom_up = getattr(self.backbone, "bottom_up", self.backbone)
-        self.input_stride = int(bottom_up.stem.stride)  # pixels per DCT cell
-        div = self.backbone.size_divisibility
-        if div % self.input_stride:
-            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {self.input_stride}")
-        self.grid_divisibility = div // self.input_stride
+        self.input_dct = (BlockDCT(input_spec.channels, input_spec.upsample, self.input_format)
+                          if input_spec.on_device else None)
+        div, stride = self.backbone.size_divisibility, input_spec.stride
+        if div % stride:
+            raise ValueError(f"backbone size divisibility {div} is not a multiple of the DCT stride {stride}")
+        self.grid_divisibility = div // stride  # padding on the DCT grid
 
     @classmethod
     def from_config(cls, cfg):
         # Every config check before the (slow) network build, so a typo costs no time.
-        dct_upsample(cfg)  # s in {1, 2}, before anything is sized from it
-        _check_feature_names(cfg)
+        spec = input_spec(cfg)
+        _check_feature_names(cfg, spec)
         mean, std = dct_pixel_stats(cfg)
         gate = build_frequency_gate(cfg)
         # GeneralizedRCNN sizes the backbone input from len(PIXEL_MEAN); here it is C.
@@ -116,10 +112,7 @@ class FreqRCNN(GeneralizedRCNN):
             "pixel_mean": mean,
             "pixel_std": std,
             "gate": gate,
-            "input_dct": BlockDCT(dct_channels(cfg), cfg.INPUT.DCT.UPSAMPLE, cfg.INPUT.FORMAT)
-            if cfg.INPUT.DCT.ON_DEVICE else None,
-            "dct_channels": dct_channels(cfg),
-            "dct_upsample": cfg.INPUT.DCT.UPSAMPLE,
+            "input_spec": spec,
         }
 
     @torch.jit.unused  # scripting exports inference() (Detectron2's ScriptableAdapter), not training
@@ -136,8 +129,8 @@ class FreqRCNN(GeneralizedRCNN):
         coeffs = x["image"]
         if self.input_dct is not None:  # uint8 image in; the model's own DCT of it is what it sees
             coeffs = self.input_dct(coeffs[None].to(self.input_dct.weight.device))[0]
-        image = dct_to_image(coeffs.detach().float().cpu().numpy(), self.dct_channels, self.input_format,
-                             self.dct_upsample, self._pixel_size(x))
+        image = dct_to_image(coeffs.detach().float().cpu().numpy(), self.input_spec.channels, self.input_format,
+                             self.input_spec.upsample, self._pixel_size(x))
         return torch.from_numpy(image).permute(2, 0, 1)
 
     def visualize_training(self, batched_inputs, proposals):

@@ -1,6 +1,7 @@
 """Per-channel DCT statistics of a registered Detectron2 dataset, measured through the training mapper."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Optional
@@ -27,9 +28,10 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
         raise ValueError(f"dataset {dataset_name!r} has no images")
     np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
     # Statistics are of float32 coefficients, also when the model computes them (ON_DEVICE).
-    mapper = DCTDatasetMapper(**{**DCTDatasetMapper.from_config(cfg, is_train=True),
-                                 "dct_on_device": False, "dct_dtype": np.float32})
-    moments = RunningMoments(len(mapper.dct_channels))
+    kwargs = DCTDatasetMapper.from_config(cfg, is_train=True)
+    spec = dataclasses.replace(kwargs["input_spec"], on_device=False, dtype="float32")
+    mapper = DCTDatasetMapper(**{**kwargs, "input_spec": spec})
+    moments = RunningMoments(spec.num_channels)
     used = 0
     for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
         d = {k: v for k, v in d.items() if k != "annotations"}  # only the image matters here
@@ -39,7 +41,7 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
         moments.update(out["image"].numpy())
         used += 1
     mean, std = moments.mean_std()
-    return mapper.dct_channels, mean, std, used
+    return list(spec.channels), mean, std, used
 
 
 def ensure_dct_stats(cfg) -> Optional[str]:

@@ -8,11 +8,17 @@ DistributedDataParallel without device ids on CPU (:mod:`freqdet.engine.ddp`).
 """
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from typing import Callable, Optional
 
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    DatasetFromList,
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.engine import DefaultTrainer, default_setup
 from detectron2.utils import comm
 
@@ -35,11 +41,10 @@ def build_resumable_detection_train_loader(cfg, mapper, seed: int):
     with :class:`PositionDataset`/:class:`PositionSampler` in place of MapDataset/TrainingSampler.
 
     The loader carries them as ``position_dataset`` and ``position_sampler``; set ``sampler.start``
-    and ``dataset.seed`` before the first iteration to resume. Exact continuation also needs the aspect-ratio buckets empty at the restart
-    (always true when all images share one aspect class, or without DATALOADER.ASPECT_RATIO_GROUPING).
+    and ``dataset.seed`` before the first iteration to resume. Exact continuation also needs the
+    aspect-ratio buckets empty at the restart (always true when all images share one aspect class,
+    or without DATALOADER.ASPECT_RATIO_GROUPING).
     """
-    from detectron2.data import DatasetFromList, build_detection_train_loader, get_detection_dataset_dicts
-
     dicts = get_detection_dataset_dicts(
         cfg.DATASETS.TRAIN,
         filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
@@ -65,10 +70,7 @@ def add_gate_hook(hooks: list, cfg, build_test_loader: Callable) -> list:
     """
     if not cfg.MODEL.FREQ_GATE.ENABLED:
         return hooks
-    loader = None
-    if len(cfg.DATASETS.TEST):
-        def loader():
-            return build_test_loader(cfg, cfg.DATASETS.TEST[0])
+    loader = functools.partial(build_test_loader, cfg, cfg.DATASETS.TEST[0]) if len(cfg.DATASETS.TEST) else None
     hook = FrequencyGateHook.from_config(cfg.MODEL.FREQ_GATE, output_dir=cfg.OUTPUT_DIR, rates_loader=loader,
                                          dataset_name=cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else "")
     return insert_before_writer(hooks, hook)
@@ -85,19 +87,26 @@ def write_gate_outputs_for_cfg(cfg, model, build_test_loader: Callable) -> Optio
 
 
 class Trainer(ResumableTrainerMixin, DefaultTrainer):
-    """``DefaultTrainer`` on DCT inputs (what differs: see the module docstring)."""
+    """``DefaultTrainer`` on DCT inputs.
+
+    Overridden: the loaders and the evaluator (classmethods, as Detectron2 intends), the
+    checkpointer and hooks (:meth:`build_hooks`), and DDP's device ids on CPU while
+    ``DefaultTrainer.__init__`` runs; ``--resume`` continuing the data stream comes from
+    :class:`ResumableTrainerMixin`. Everything else is Detectron2's.
+    """
 
     def __init__(self, cfg):
-        with default_trainer_ddp(cfg.MODEL.DEVICE):
+        with default_trainer_ddp(cfg.MODEL.DEVICE):  # CPU processes: DDP without device ids
             super().__init__(cfg)
 
-    # The resumable stream, when the loader has one (ResumableTrainerMixin reads these).
     @property
     def train_data(self) -> Optional[PositionDataset]:
+        """The resumable stream's dataset (None with another sampler); ResumableTrainerMixin reads it."""
         return getattr(self._trainer.data_loader, "position_dataset", None)
 
     @property
     def train_sampler(self) -> Optional[PositionSampler]:
+        """The resumable stream's sampler (None with another sampler)."""
         return getattr(self._trainer.data_loader, "position_sampler", None)
 
     @property
@@ -107,9 +116,12 @@ class Trainer(ResumableTrainerMixin, DefaultTrainer):
 
     @property
     def total_batch(self) -> int:
+        """Images per iteration over all processes (the stream's position advances by it)."""
         return self.cfg.SOLVER.IMS_PER_BATCH
 
     def build_hooks(self):
+        """DefaultTrainer's hooks with a weights-only checkpointer, plus the gate hook
+        (MODEL.FREQ_GATE) and the skipped-images counter (DATALOADER.SKIP_UNREADABLE_IMAGES)."""
         # DefaultTrainer made a DetectionCheckpointer; its file reads would unpickle anything.
         self.checkpointer = SafeCheckpointer(self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         # MODEL.FREQ_GATE: temperature / lambda schedule, gate logging, final selection rates.

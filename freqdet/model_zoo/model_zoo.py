@@ -37,8 +37,8 @@ def get_config_file(config_path: str) -> str:
 def get_config(config_path: str):
     """The config as Detectron2 would load it.
 
-    ``.yaml``: ``get_cfg()`` + :func:`freqdet.add_freqdet_config` + ``merge_from_file`` (a
-    ``CfgNode``); ``.py``: ``LazyConfig.load`` (a ``DictConfig`` for ``instantiate``).
+    ``.yaml``: :func:`freqdet.detection.config.load_config` (Detectron2's ``get_cfg()`` with freqdet's
+    keys, the file merged: a ``CfgNode``); ``.py``: ``LazyConfig.load`` (a ``DictConfig`` for ``instantiate``).
     Relative paths inside (``MODEL.PIXEL_STATS_FILE``, ``MODEL.WEIGHTS``) resolve against the
     working directory, as in Detectron2's own configs.
     """
@@ -47,11 +47,6 @@ def get_config(config_path: str):
         from detectron2.config import LazyConfig
 
         return LazyConfig.load(path)
-    from detectron2.config import get_cfg
+    from freqdet.detection.config import load_config
 
-    from freqdet.detection.config import add_freqdet_config
-
-    cfg = get_cfg()
-    add_freqdet_config(cfg)
-    cfg.merge_from_file(path)
-    return cfg
+    return load_config(path)
