@@ -58,7 +58,7 @@ def test_dead_worker_fails_the_run(tiny, tmp_path):
     """SIGKILL one of two training processes mid-run: the launcher stops the other and exits non-zero,
     naming the process and the signal, instead of waiting on a collective forever."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "tools/train_net.py", "--config-file", DEMO_CONFIG, "--num-gpus", "2", *TINY,
+    cmd = [sys.executable, "tools/train_net.py", "--config-file", DEMO_CONFIG, "--num-gpus", "2", "--dist-url", "auto", *TINY,
            "SOLVER.MAX_ITER", "100000", "MODEL.PIXEL_STATS_FILE", str(tiny["stats"]), "OUTPUT_DIR", str(out)]
     proc = subprocess.Popen(cmd, env=tiny["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, started = [], threading.Event()

@@ -64,7 +64,7 @@ def lazy_train(tiny, out, *extra):
         "model.roi_heads.batch_size_per_image=16", "model.proposal_generator.batch_size_per_image=32",
         "model.proposal_generator.post_nms_topk=[64,32]", "train.log_period=1",
     ]
-    return run(["tools/lazyconfig_train_net.py", "--config-file", "configs/" + DEMO + ".py", *extra, *small],
+    return run(["tools/lazyconfig_train_net.py", "--config-file", "configs/" + DEMO + ".py", "--dist-url", "auto", *extra, *small],
                tiny["env"])
 
 

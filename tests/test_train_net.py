@@ -51,7 +51,7 @@ def run(args, env, timeout=600):
 
 
 def train(tiny, out, *opts, gpus=1):
-    return run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--num-gpus", gpus, *TINY,
+    return run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--num-gpus", gpus, "--dist-url", "auto", *TINY,
                 "MODEL.PIXEL_STATS_FILE", tiny["stats"], "OUTPUT_DIR", out, *opts], tiny["env"])
 
 
@@ -226,7 +226,7 @@ def test_two_process_evaluation_equals_one(tiny, trained_mask_rcnn, tmp_path):
     results = []
     for gpus in (1, 2):
         out = tmp_path / f"eval{gpus}"
-        run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--num-gpus", gpus, *TINY,
+        run(["tools/train_net.py", "--config-file", DEMO_CONFIG, "--eval-only", "--num-gpus", gpus, "--dist-url", "auto", *TINY,
              "MODEL.PIXEL_STATS_FILE", tiny["stats"], "OUTPUT_DIR", out,
              "MODEL.WEIGHTS", trained_mask_rcnn / "model_final.pth", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"],
             tiny["env"])
