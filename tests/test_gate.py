@@ -187,7 +187,7 @@ def test_find_gates_unwraps_wrappers():
     assert find_gates(nn.Linear(2, 2)) == []
 
 
-def test_hook_schedules_logs_and_writes_rates(tmp_path):
+def test_hook_schedules_logs_and_writes_rates(tmp_path, channel_grid_cells, expected_cell_colours):
     """The hook inside Detectron2's real training loop, EventStorage and JSONWriter."""
     from detectron2.engine import SimpleTrainer
     from detectron2.engine.hooks import PeriodicWriter
@@ -233,5 +233,6 @@ def test_hook_schedules_logs_and_writes_rates(tmp_path):
     # Eval-mode rates are fractions of the 30 val images.
     assert np.allclose(rates * 30, np.round(rates * 30), atol=1e-4)
     assert payload["mean_channels_on"] == pytest.approx(rates.sum(), abs=1e-3)
-    assert (tmp_path / "gate_selection_rates.png").stat().st_size > 10_000
+    cells = channel_grid_cells(tmp_path / "gate_selection_rates.png")
+    assert np.abs(cells - expected_cell_colours("magma", rates, 0, 1).reshape(3, 8, 8, 3)).max() < 3 / 255
     assert model.training  # measuring rates restored the mode

@@ -1,6 +1,7 @@
 """The gate inside FreqRCNN, through tools/train_net.py, and the tools on its output."""
 import json
-import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,15 +9,11 @@ import pytest
 import torch
 
 from freqdet.detection.config import load_config
+from freqdet.detection.trainer import main as train_net_main
 from freqdet.synthetic import coco_writer, register
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE_CONFIG = ROOT / "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"
-
-
-def tool(name):
-    """A tools/ script's globals (its ``main``), loaded without running it."""
-    return runpy.run_path(str(ROOT / "tools" / f"{name}.py"), run_name=f"tools_{name}")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +38,7 @@ def run_train_net(tmp_path, extra, eval_only=False):
         "OUTPUT_DIR", str(tmp_path), *extra,
     ]
     args = default_argument_parser().parse_args(argv)
-    return tool("train_net")["main"](args)
+    return train_net_main(args)  # what tools/train_net.py launches
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +54,7 @@ def trained(tiny_demo, tmp_path_factory):
     return out
 
 
-def test_train_net_with_gate_logs_loss_and_writes_rates(trained):
+def test_train_net_with_gate_logs_loss_and_writes_rates(trained, channel_grid_cells, expected_cell_colours):
     records = [json.loads(line) for line in (trained / "metrics.json").read_text().splitlines()]
     train = [r for r in records if "loss_gate" in r]
     assert [r["iteration"] for r in train] == [1]  # Detectron2's writer: every 20 iterations and the last
@@ -73,7 +70,9 @@ def test_train_net_with_gate_logs_loss_and_writes_rates(trained):
     assert payload["num_images"] == 2 and payload["dataset"] == "gate_tiny_val" and payload["iteration"] == 2
     rates = np.array([payload["rates"][str(i)] for i in range(192)])
     assert set(np.unique(rates)) <= {0.0, 0.5, 1.0}  # fractions of 2 images
-    assert (trained / "gate_selection_rates.png").stat().st_size > 10_000
+    # The heat map shows these rates: each cell has the colour of its rate on the fixed 0..1 scale.
+    cells = channel_grid_cells(trained / "gate_selection_rates.png")
+    assert np.abs(cells - expected_cell_colours("magma", rates, 0, 1).reshape(3, 8, 8, 3)).max() < 3 / 255
 
 
 def test_eval_only_writes_rates(trained, tmp_path):
@@ -128,8 +127,9 @@ def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
     stats = tmp_path / "stats.json"
     save_dct_stats(str(stats), "192", rng.normal(size=192), rng.uniform(1, 50, size=192))
     out = tmp_path / "static.yaml"
-    tool("select_channels")["main"]([str(trained / "gate_selection_rates.json"), "--per-component", "6,3,3",
-                                     "--stats", str(stats), "--base-config", str(GATE_CONFIG), "-o", str(out)])
+    subprocess.run([sys.executable, str(ROOT / "tools" / "select_channels.py"), str(trained / "gate_selection_rates.json"),
+                    "--per-component", "6,3,3", "--stats", str(stats), "--base-config", str(GATE_CONFIG),
+                    "-o", str(out)], check=True, capture_output=True)
     cfg = load_config(str(out))
     cfg.MODEL.FREQ_GATE.ENABLED = False  # the static model: no gate, 12 channels
     chans = input_spec(cfg).channels

@@ -1,8 +1,6 @@
-"""tools/spectral_sensitivity.py on a DCT-192 Mask R-CNN trained 2 iterations on tiny generated data, and on a
+"""Spectral sensitivity (what tools/spectral_sensitivity.py runs) on a DCT-192 Mask R-CNN trained 2 iterations on tiny generated data, and on a
 DCT-24 classifier trained 2 iterations on a tiny JPEG ImageFolder."""
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,24 +11,21 @@ from detectron2.modeling import build_model
 
 from classification_utils import TINY as TINY_CLASSIFIER
 from classification_utils import tiny_cfg, train as train_classifier, write_tiny_imagefolder
+from freqdet.classification.config import load_classification_config
 from freqdet.classification.trainer import ClassificationTrainer
 from freqdet.detection.config import load_config
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.engine.checkpoint import SafeCheckpointer
 from freqdet.core import named_subsets
 from freqdet.core.selection import save_selection_rates
-from freqdet.analysis.sensitivity import compare_rankings, frequency_units, ranking_vs_subset, zero_channels
+from freqdet.analysis.sensitivity import (
+    compare_rankings, frequency_units, ranking_vs_subset, write_sensitivity_report, zero_channels,
+)
+from freqdet.classification.sensitivity import classifier_target
+from freqdet.detection.sensitivity import detector_target
 from test_train_net import DEMO_CONFIG, TINY, tiny, train  # noqa: F401  (tiny: the fixture)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCT192 = ["INPUT.DCT.CHANNELS", '["192"]', "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"]
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("spectral_sensitivity", os.path.join(REPO, "tools", "spectral_sensitivity.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def assert_grids_drawn(png):
@@ -100,8 +95,8 @@ def test_detector_sensitivity_json_baseline_and_heatmap(tiny, tmp_path):
     out = tmp_path / "sens.json"
     rates = np.r_[np.full(64, 0.9), np.full(64, 0.5), np.full(64, 0.1)]
     save_selection_rates(tmp_path / "rates.json", rates, 2)
-    data = load_tool().main(["--unit", "component", "--output", str(out), "--gate-rates", str(tmp_path / "rates.json"),
-                             "detector", "--config-file", DEMO_CONFIG, *opts])
+    data = write_sensitivity_report(detector_target(load_config(DEMO_CONFIG, opts)), "component", out,
+                                    gate_rates_file=str(tmp_path / "rates.json"), progress=False)
 
     saved = json.loads(out.read_text())
     assert [u["name"] for u in saved["units"]] == ["Y", "Cb", "Cr"] and saved["num_images"] == 2
@@ -131,7 +126,8 @@ def test_classifier_sensitivity_json_matches_a_plain_evaluation(tmp_path, photos
     stats = str(tmp_path / "cls" / "dct_stats.json")
     cli = [str(v) for v in ("DATASETS.ROOT", data, "OUTPUT_DIR", tmp_path / "sens", *TINY_CLASSIFIER, *arch,
                             "MODEL.WEIGHTS", weights, "MODEL.PIXEL_STATS_FILE", stats)]
-    data_out = load_tool().main(["--unit", "component", "classifier", *cli])
+    target = classifier_target(load_classification_config(None, cli))
+    data_out = write_sensitivity_report(target, "component", tmp_path / "sens" / "spectral_sensitivity_component.json")
 
     saved = json.loads((tmp_path / "sens" / "spectral_sensitivity_component.json").read_text())
     assert saved["task"] == "classifier" and saved["metric"] == "top1" and saved["num_images"] == 6

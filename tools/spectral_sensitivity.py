@@ -20,112 +20,26 @@ for every unit, ``"ranking"`` compares the units' order with the square-24 subse
 ``--gate-rates`` (a gated model's ``gate_selection_rates.json``), with the gate's selection rates.
 """
 import argparse
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from freqdet.core.selection import load_selection_rates
-from freqdet.analysis.sensitivity import (
-    UNITS,
-    compare_rankings,
-    drops_per_channel,
-    frequency_units,
-    ranking_vs_subset,
-    sensitivity,
-)
-from freqdet.core.plots import plot_channel_grids
-
-FORMAT = "freqdet.spectral_sensitivity/1"
-ZEROING = "normalized input 0 (raw coefficient = its training mean)"
-COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+from freqdet.analysis.sensitivity import UNITS, write_sensitivity_report
 
 
-def task_config(task: str, argv, load_config, config_required: bool):
+def task_config(task: str, argv):
     """The task's frozen config from its own arguments (``--config-file``, then KEY VALUE overrides, as
-    Detectron2's tools take them) through ``load_config(file, opts)``; MODEL.WEIGHTS must be set."""
+    Detectron2's tools take them)."""
+    if task == "detector":
+        from freqdet.detection.config import load_config
+    else:
+        from freqdet.classification.config import load_classification_config as load_config
     p = argparse.ArgumentParser(prog=f"spectral_sensitivity.py {task}")
-    p.add_argument("--config-file", required=config_required, default="", help="the model's config")
+    p.add_argument("--config-file", required=task == "detector", default="", help="the model's config")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS model_final.pth")
     a = p.parse_args(argv)
     cfg = load_config(a.config_file, a.opts)
     cfg.freeze()
-    if not cfg.MODEL.WEIGHTS:
-        raise ValueError(f"{task}: set MODEL.WEIGHTS to the trained {task}'s checkpoint")
     return cfg
-
-
-def detector(args, argv):
-    """(evaluate, module, channels, default output, metric) for a FreqRCNN config + checkpoint."""
-    from detectron2.data import DatasetCatalog, build_detection_test_loader
-    from detectron2.evaluation import COCOEvaluator, inference_on_dataset
-    from detectron2.modeling import build_model
-
-    import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
-    from freqdet.detection.config import input_spec, load_config
-    from freqdet.detection.mapper import DCTDatasetMapper
-    from freqdet.engine.checkpoint import SafeCheckpointer
-
-    cfg = task_config("detector", argv, load_config, config_required=True)
-    model = build_model(cfg).eval()
-    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    name = cfg.DATASETS.TEST[0]
-    dicts = DatasetCatalog.get(name)
-    if args.max_images:
-        dicts = dicts[:args.max_images]
-    loader = build_detection_test_loader(dicts, mapper=DCTDatasetMapper(cfg, is_train=False),
-                                         num_workers=cfg.DATALOADER.NUM_WORKERS)
-    batches = list(loader)  # mapped once, reused for every unit
-
-    class ImagesRunEvaluator(COCOEvaluator):
-        """COCOEvaluator over the images actually run (with --max-images the others are not misses)."""
-
-        def evaluate(self, img_ids=None):
-            return super().evaluate(img_ids=img_ids or [d["image_id"] for d in dicts])
-
-    evaluator = ImagesRunEvaluator(name, output_dir=None)
-
-    def evaluate():
-        res = inference_on_dataset(model, batches, evaluator)  # resets the evaluator first
-        return {f"{task}/{k}": float(v) for task, r in res.items() for k, v in r.items() if k in COCO_KEYS}
-
-    out = Path(cfg.OUTPUT_DIR) / f"spectral_sensitivity_{args.unit}.json"
-    return evaluate, model.backbone, list(input_spec(cfg).channels), out, "bbox/AP", len(dicts)
-
-
-def classifier(args, argv):
-    """The same for a checkpoint of tools/train_classifier.py (its config file and KEY VALUE overrides)."""
-    import torch
-
-    from freqdet.classification.config import load_classification_config
-    from freqdet.classification.evaluation import evaluate_classifier
-    from freqdet.classification.models import ARCHS
-    from freqdet.classification.trainer import ClassificationTrainer
-
-    cfg = task_config("classifier", argv, load_classification_config, config_required=False)
-    if ARCHS[cfg.MODEL.ARCH][1] != "dct":
-        raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} takes RGB input: spectral sensitivity needs a DCT classifier")
-    trainer = ClassificationTrainer(cfg)
-    trainer.load_for_eval(cfg.MODEL.WEIGHTS)
-    if args.max_images:
-        trainer.val_set = torch.utils.data.Subset(trainer.val_set, range(min(args.max_images, len(trainer.val_set))))
-    batches = list(trainer.build_test_loader())
-
-    def run():
-        res = evaluate_classifier(trainer.model, batches)
-        return {"top1": res["top1"], "top5": res["top5"]}
-
-    out = Path(cfg.OUTPUT_DIR) / f"spectral_sensitivity_{args.unit}.json"
-    return run, trainer.net, trainer.channels, out, "top1", len(trainer.val_set)
-
-
-def plot(drops: dict, metric: str, path, title: str):
-    """Drops on a symmetric red (lost) / blue (gained) scale, the gate heat map's three grids."""
-    values = np.array([v for v in drops.values() if np.isfinite(v)] or [0.0])
-    lim = max(float(np.abs(values).max()), 1e-6)
-    return plot_channel_grids(drops, path, title=title, colorbar_label=f"{metric} drop when zeroed",
-                              vmin=-lim, vmax=lim, cmap="RdBu_r")
 
 
 def main(argv=None):
@@ -139,31 +53,16 @@ def main(argv=None):
     parser.add_argument("task_args", nargs=argparse.REMAINDER, help="the task's own arguments")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    rates = load_selection_rates(args.gate_rates) if args.gate_rates else None  # bad file: fail before evaluating
-    evaluate, module, channels, out, metric, num_images = (detector if args.task == "detector" else classifier)(
-        args, args.task_args)
-    metric = args.metric or metric
-    result = sensitivity(evaluate, module, channels, frequency_units(channels, args.unit))
-    if metric not in result["baseline"]:
-        raise ValueError(f"--metric {metric!r} is not among the measured {sorted(result['baseline'])}")
-    drops = drops_per_channel(result["units"], metric)
-    out = Path(args.output or out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "task": args.task, "unit": args.unit, "zeroing": ZEROING, "metric": metric,
-            "num_images": num_images, "channels": [int(c) for c in channels], **result, "drops": drops}
-    if args.unit == "channel" and len(drops) == 192:  # compare with the paper's square-24 subset
-        data["ranking_vs_square24"] = ranking_vs_subset(drops, "24")
-    data["ranking"] = compare_rankings(result["units"], metric, rates)
-    if args.gate_rates:
-        data["ranking"]["gate_rates_file"] = str(args.gate_rates)
-    out.write_text(json.dumps(data, indent=1))
-    top = sorted(result["units"], key=lambda r: -r["drop"][metric])[:5]
-    title = (f"{metric} drop per {args.unit} ({num_images} images, baseline {result['baseline'][metric]:.2f}); "
-             f"top: {', '.join(r['name'] for r in top[:3])}")
-    png = plot(drops, metric, out.with_suffix(".png"), title)
-    print(out)
-    print(png)
-    return data
+    cfg = task_config(args.task, args.task_args)
+    if args.task == "detector":
+        import freqdet  # noqa: F401  (registers the meta-arch and the demo datasets)
+        from freqdet.detection.sensitivity import detector_target as target
+    else:
+        from freqdet.classification.sensitivity import classifier_target as target
+    output = args.output or Path(cfg.OUTPUT_DIR) / f"spectral_sensitivity_{args.unit}.json"
+    write_sensitivity_report(target(cfg, args.max_images), args.unit, output, args.metric, args.gate_rates)
+    print(output)
+    print(Path(output).with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ classifier's ``evaluate``), run once per unit on the same cached inputs.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable, Sequence
+import json
+from pathlib import Path
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,8 +26,8 @@ from torch import nn
 
 from freqdet.core.channels import COMPONENTS, NUM_CHANNELS, channel_name
 
-__all__ = ["UNITS", "frequency_units", "zero_channels", "sensitivity", "drops_per_channel", "ranking_vs_subset",
-           "compare_rankings"]
+__all__ = ["UNITS", "SensitivityTarget", "compare_rankings", "drops_per_channel", "frequency_units", "plot_drops",
+           "ranking_vs_subset", "sensitivity", "write_sensitivity_report", "zero_channels"]
 
 UNITS = ("channel", "band", "component")
 
@@ -157,3 +159,67 @@ def compare_rankings(units: Sequence[dict], metric: str, rates=None, subset: str
                     "gate_top_in_subset": sum(inside[i] for i in top(rate)) if ranked else None,
                     "spearman_drop_vs_gate_rate": _spearman(drop, rate)})
     return out
+
+
+FORMAT = "freqdet.spectral_sensitivity/1"
+ZEROING = "normalized input 0 (raw coefficient = its training mean)"
+
+
+class SensitivityTarget(NamedTuple):
+    """What :func:`write_sensitivity_report` measures: a trained model's plain evaluation and where to zero.
+
+    ``evaluate()`` returns ``{metric: value}``; ``module`` receives the normalized DCT input whose dim 1
+    holds ``channels``; ``metric`` is the default one of the heat map; ``task`` names it in the JSON.
+    """
+
+    task: str
+    evaluate: Callable[[], dict]
+    module: nn.Module
+    channels: list
+    metric: str
+    num_images: int
+
+
+def plot_drops(drops: dict, metric: str, path, title: str):
+    """Drops on a symmetric red (lost) / blue (gained) scale, the gate heat map's three grids."""
+    from freqdet.core.plots import plot_channel_grids
+
+    values = np.array([v for v in drops.values() if np.isfinite(v)] or [0.0])
+    lim = max(float(np.abs(values).max()), 1e-6)
+    return plot_channel_grids(drops, path, title=title, colorbar_label=f"{metric} drop when zeroed",
+                              vmin=-lim, vmax=lim, cmap="RdBu_r")
+
+
+def write_sensitivity_report(target: SensitivityTarget, unit: str, output, metric: Optional[str] = None,
+                             gate_rates_file: Optional[str] = None, progress: bool = True) -> dict:
+    """Evaluate ``target`` with each ``unit`` zeroed; write the JSON to ``output`` and the drops of ``metric``
+    as a heat map beside it (``.png``); returns the JSON's content.
+
+    The JSON holds the baseline, every unit's metrics and drop, the drop per channel (``"drops"``), with
+    ``unit="channel"`` on all 192 channels how many of the 24 costliest are in square-24, and ``"ranking"``
+    (:func:`compare_rankings`, against the gate's selection rates when ``gate_rates_file`` is given).
+    """
+    from freqdet.core.selection import load_selection_rates
+
+    rates = load_selection_rates(gate_rates_file) if gate_rates_file else None  # a bad file fails before evaluating
+    metric = metric or target.metric
+    result = sensitivity(target.evaluate, target.module, target.channels, frequency_units(target.channels, unit),
+                         progress=progress)
+    if metric not in result["baseline"]:
+        raise ValueError(f"metric {metric!r} is not among the measured {sorted(result['baseline'])}")
+    drops = drops_per_channel(result["units"], metric)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "task": target.task, "unit": unit, "zeroing": ZEROING, "metric": metric,
+            "num_images": target.num_images, "channels": [int(c) for c in target.channels], **result, "drops": drops}
+    if unit == "channel" and len(drops) == NUM_CHANNELS:  # compare with the paper's square-24 subset
+        data["ranking_vs_square24"] = ranking_vs_subset(drops, "24")
+    data["ranking"] = compare_rankings(result["units"], metric, rates)
+    if gate_rates_file:
+        data["ranking"]["gate_rates_file"] = str(gate_rates_file)
+    output.write_text(json.dumps(data, indent=1))
+    top = sorted(result["units"], key=lambda r: -r["drop"][metric])[:3]
+    title = (f"{metric} drop per {unit} ({target.num_images} images, baseline {result['baseline'][metric]:.2f}); "
+             f"top: {', '.join(r['name'] for r in top)}")
+    plot_drops(drops, metric, output.with_suffix(".png"), title)
+    return data
