@@ -17,9 +17,10 @@ from .channels import (
 )
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .fused import image_to_dct
+from .input_spec import InputSpec
 
 __all__ = [
-    "COMPONENTS", "NUM_CHANNELS", "as_channel_array", "block_basis", "channel_name", "dct_grid_size", "dct_matrix",
+    "COMPONENTS", "InputSpec", "NUM_CHANNELS", "as_channel_array", "block_basis", "channel_name", "dct_grid_size", "dct_matrix",
     "dct_to_image", "image_to_dct", "named_subsets", "parse_channels", "rgb_to_ycbcr", "ycbcr_to_rgb",
     "zigzag_order", "zigzag_rank",
 ]
