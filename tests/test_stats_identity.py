@@ -176,7 +176,7 @@ def test_user_made_statistics_of_other_data_are_refused(datasets, tmp_path):
     assert "dataset.fingerprint: the file's '" in message
     assert f"the file was made for dataset.name='{NAME}', dataset.json_file='{datasets['colour']}'" in message
     assert f"this run has dataset.json_file='{datasets['grey']}')" in message
-    assert "made by tools/compute_dct_stats.py or by hand" in message
+    assert "It has no \"auto\" mark (it was made by a tool such as tools/compute_dct_stats.py" in message
     assert ("delete it (tools/train_net.py then computes it for this run), recompute it with "
             "tools/compute_dct_stats.py, or point MODEL.PIXEL_STATS_FILE at another file") in message
     assert stats.read_text() == made

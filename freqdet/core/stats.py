@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -250,6 +250,7 @@ class StatsMismatchError(ValueError):
     def __init__(self, check: StatsFileCheck, key: str, fix: str):
         self.check = check
         origin = ("It was computed automatically for another run." if check.auto else
-                  "It was made by tools/compute_dct_stats.py or by hand (no \"auto\" mark), so it is not replaced.")
+                  "It has no \"auto\" mark (it was made by a tool such as tools/compute_dct_stats.py, or by "
+                  "hand), so it is not replaced.")
         super().__init__(f"{key}={check.path!r} was measured on other data than this run uses "
                          f"({check.summary()}). {origin} To fix: {fix}")
