@@ -78,8 +78,8 @@ def add_freqdet_config(cfg):
     _C.MODEL.PIXEL_STATS_MAX_IMAGES = 5000
 
     # ---- Unreadable images -------------------------------------------------------------------
-    # False (Detectron2's behaviour): a training image that cannot be decoded stops the run with
-    # an error naming the file and the reason. True: the training mapper logs a warning naming
+    # False (Detectron2's behaviour): a training image that cannot be opened (missing file, a
+    # directory) or decoded stops the run with an error naming the file and the reason. True: the training mapper logs a warning naming
     # it, the training loader maps another image in its place (the batch keeps its size),
     # and "data/skipped_images" in the metrics counts the skipped files (per process). Test-time
     # loaders always fail loudly: an evaluation must cover every image.
