@@ -32,6 +32,7 @@ setup(
         "fvcore",
         "iopath",
         "pycocotools",
+        "shapely",  # Detectron2's crop of polygon masks (INPUT.CROP.ENABLED with MASK_FORMAT polygon)
         "omegaconf",
         "hydra-core",
         "yacs",

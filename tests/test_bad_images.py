@@ -1,13 +1,17 @@
 """Odd and broken image files through the DCT mapper and the classification transforms: each one is
 decoded to the pixels Detectron2's own reader gives (so boxes and masks still match), or rejected
-with an error naming the file and the reason. Every file is written here by Pillow/OpenCV."""
+with an error naming the file and the reason. Every file is written here by Pillow/OpenCV. Then odd
+annotations: boxes of non-positive size are named, and random crops of polygon masks train."""
+import json
+import logging
 import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.data import DatasetMapper
+from detectron2.data import DatasetCatalog, DatasetMapper
+from detectron2.engine import default_argument_parser
 from detectron2.data import detection_utils as utils
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode
@@ -19,7 +23,11 @@ from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core.image_io import UnreadableImageError
 from freqdet.core import image_to_dct
 from freqdet.core.reference import image_to_dct_reference
+from freqdet.detection.data_check import check_training_datasets
+from freqdet.detection.trainer import main
 from test_detection_model import make_cfg
+from test_foreign_coco import _cfg as foreign_cfg
+from test_stats_identity import register, write_coco
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +116,8 @@ def test_16bit_grey_is_scaled_not_clipped(tmp_path, src):
     ("empty.jpg", r"the file is empty \(0 bytes\)"),
     ("text.jpg", r"not an image format Pillow can decode \(24 bytes, starting b'name,label\\nc'\)"),
     ("half.png", r"(OSError|SyntaxError|ValueError): .*"),
+    ("missing.jpg", r"the file does not exist"),  # named in the json, not on disk
+    ("folder.jpg", r"it is a directory, not a file"),
 ])
 def test_undecodable_files_are_named(tmp_path, src, kind, reason):
     path = tmp_path / kind
@@ -119,6 +129,10 @@ def test_undecodable_files_are_named(tmp_path, src, kind, reason):
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif kind == "text.jpg":
         path.write_text("name,label\ncat,1\ndog,2\n\n")
+    elif kind == "folder.jpg":
+        path.mkdir()
+    elif kind == "missing.jpg":
+        pass
     else:
         path.write_bytes(b"")
     message = rf"cannot read image {path}: {reason}"
@@ -214,3 +228,50 @@ def test_classification_transform_on_odd_files(tmp_path, src):
         _write(path, kind, src)
         x = t(read_rgb(str(path)))
         assert x.shape == (24, 8, 8) and torch.isfinite(x).all()
+
+
+BAD_BOXES = "bad_boxes_test"
+
+
+@pytest.fixture
+def bad_boxes(tmp_path, src):
+    """3 images, one box each (annotation ids 100..102): a negative width, a zero height, a good box."""
+    images = [np.ascontiguousarray(src[:, :80]), np.ascontiguousarray(src[:, 3:]), np.ascontiguousarray(src)]
+    json_file = write_coco(tmp_path / "bad_boxes", images, [(50, 10, -20, 30), (10, 20, 30, 0), (10, 10, 40, 30)])
+    register(BAD_BOXES, json_file)
+    return json_file
+
+
+def test_boxes_of_non_positive_size_are_named_once(bad_boxes, caplog):
+    """Detectron2 loads such boxes without a word (and trains on the mirror of a negative one); the
+    training datasets' check names the json file and the annotation ids, once per dataset."""
+    with caplog.at_level(logging.INFO):
+        dicts = DatasetCatalog.get(BAD_BOXES)
+    assert [a["bbox"] for d in dicts for a in d["annotations"]][:2] == [[50, 10, -20, 30], [10, 20, 30, 0]]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # Detectron2 itself: silent
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="freqdet.detection.data_check"):
+        assert set(check_training_datasets([BAD_BOXES])) == {BAD_BOXES}
+        check_training_datasets([BAD_BOXES])  # loaded again (another run step): not warned again
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"{bad_boxes} (dataset {BAD_BOXES}): 2 boxes of zero or negative width or height")
+    assert "annotation id 100 (image " in line and "0.jpg, bbox [50, 10, -20, 30])" in line
+    assert "annotation id 101 (image " in line and "annotation id 102" not in line
+
+
+def test_crop_with_polygon_masks_trains_a_step(bad_boxes, tmp_path, caplog):
+    """INPUT.CROP.ENABLED with polygon masks (Mask R-CNN's default format) crops the polygons with
+    shapely (an install requirement): train_net's main() trains, and names the bad boxes on the way."""
+    cfg = foreign_cfg({"name": BAD_BOXES}, tmp_path / "out")
+    cfg.merge_from_list(["DATASETS.TEST", (), "INPUT.MASK_FORMAT", "polygon", "INPUT.CROP.ENABLED", True,
+                         "INPUT.CROP.TYPE", "relative_range", "INPUT.CROP.SIZE", [0.7, 0.7], "SOLVER.MAX_ITER", 1,
+                         "MODEL.PIXEL_STATS_FILE", str(tmp_path / "stats.json")])
+    config = tmp_path / "config.yaml"
+    config.write_text(cfg.dump())
+    with caplog.at_level(logging.WARNING, logger="freqdet.detection.data_check"):
+        main(default_argument_parser().parse_args(["--config-file", str(config)]))
+    with open(tmp_path / "out" / "metrics.json") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    assert rows[-1]["iteration"] == 0 and np.isfinite(rows[-1]["loss_mask"])
+    assert "RandomCrop(crop_size=[0.7, 0.7]" in json.load(open(tmp_path / "stats.json"))["identity"]["augmentation"]
+    assert len([r for r in caplog.records if "2 boxes of zero or negative width" in r.getMessage()]) == 1

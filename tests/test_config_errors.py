@@ -1,12 +1,16 @@
-"""Config mistakes fail at mapper/model build with an error naming the key and what was expected."""
+"""Config mistakes fail at mapper/model build with an error naming the key and what was expected, and
+tools/train_net.py's main() finds them before it reads any image or writes any statistics."""
 import json
 
 import numpy as np
 import pytest
+from detectron2.data import DatasetCatalog
+from detectron2.engine import default_argument_parser
 from detectron2.modeling import build_model
 
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.core.stats import load_dct_stats, save_dct_stats
+from freqdet.detection.trainer import main
 from test_detection_model import make_cfg
 
 
@@ -138,3 +142,36 @@ def test_lazyconfig_statistics_are_checked(tmp_path):
         pixel_stat_from_file(str(path), "24", "mean", upsample=2)
     with pytest.raises(FileNotFoundError, match=r"model.pixel_std.path='.*nope.json': the DCT statistics file does not"):
         pixel_stat_from_file(str(tmp_path / "nope.json"), "24", "std", upsample=2)
+
+
+@pytest.mark.parametrize("opts, message", [
+    # the issue's case: s=1 on an s=2 config used to write s=1 statistics into the s=2 file first
+    (["INPUT.DCT.UPSAMPLE", "1"], r"MODEL.RPN.IN_FEATURES names \['p2'\], but with INPUT.DCT.UPSAMPLE=1 the FPN "
+                                  r"levels are \['p3', 'p4', 'p5', 'p6', 'p7'\] .* MODEL.RPN.IN_FEATURES "
+                                  r"\['p3', 'p4', 'p5', 'p6', 'p7'\] and MODEL.ROI_HEADS.IN_FEATURES "
+                                  r"\['p3', 'p4', 'p5', 'p6'\]"),
+    (["INPUT.DCT.CHANNELS", '["25"]'], r"INPUT.DCT.CHANNELS: unknown channel subset '25'"),
+    (["MODEL.FREQ_GATE.ENABLED", "True"], r"MODEL.FREQ_GATE.ENABLED needs all 192 channels"),
+    (["INPUT.FORMAT", "L"], r"INPUT.FORMAT must be RGB or BGR for the DCT input, got 'L'"),
+    (["MODEL.PIXEL_STATS_FILE", "{tmp}"], r"MODEL.PIXEL_STATS_FILE='.*' is a directory; the key names the statistics"),
+])
+def test_train_net_checks_the_config_before_reading_any_image(tmp_path, opts, message):
+    """main() stops on a config mistake before it loads the training dataset (which could mean a
+    5000-image statistics pass), and leaves no statistics file behind."""
+    calls = []
+    name = "config_errors_recorded"
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: calls.append(name) or [
+        {"file_name": str(tmp_path / "0.jpg"), "image_id": 0, "height": 64, "width": 64, "annotations": []}])
+    stats = tmp_path / "datasets" / "dct_stats_s2.json"
+    cfg = make_cfg("24", 2)
+    cfg.merge_from_list(["DATASETS.TRAIN", (name,), "DATASETS.TEST", (), "MODEL.PIXEL_STATS_FILE", str(stats),
+                         "OUTPUT_DIR", str(tmp_path / "out")])
+    config = tmp_path / "config.yaml"
+    config.write_text(cfg.dump())
+    args = default_argument_parser().parse_args(["--config-file", str(config),
+                                                 *[o.replace("{tmp}", str(tmp_path)) for o in opts]])
+    with pytest.raises(ValueError, match=message):
+        main(args)
+    assert calls == [] and not stats.exists() and not stats.parent.exists()

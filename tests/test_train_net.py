@@ -13,7 +13,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode, Boxes, Instances
 
-from freqdet.detection.config import fpn_feature_opts
+from freqdet.detection.config import fpn_feature_opts, load_config
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.detection.stats import ensure_dct_stats
 from freqdet.synthetic.coco_writer import generate_demo_dataset
@@ -110,10 +110,10 @@ def test_missing_stats_file_is_computed_and_cached(tiny, tmp_path):
     assert auto["upsample"] == tool["upsample"] == 1 and auto["num_images"] == 4
     assert auto["mean"] == tool["mean"] and auto["std"] == tool["std"]
     assert iterations(tmp_path)[-1]["iteration"] == 1
-    cfg = make_cfg("24", 1)
-    cfg.MODEL.PIXEL_STATS_FILE = str(stats)
+    # the same images (registered here as tiny_train) and config: cached, not recomputed
+    cfg = load_config(DEMO_CONFIG, [*TINY, "DATASETS.TRAIN", '("tiny_train",)', "MODEL.PIXEL_STATS_FILE", str(stats)])
     mtime = os.path.getmtime(stats)
-    assert ensure_dct_stats(cfg) == str(stats) and os.path.getmtime(stats) == mtime  # cached: not recomputed
+    assert ensure_dct_stats(cfg) == str(stats) and os.path.getmtime(stats) == mtime
 
 
 GATE_CONFIG = "configs/Demo/mask_rcnn_dct192_gate_R_50_FPN_demo.yaml"

@@ -13,7 +13,7 @@ import sys
 
 import freqdet  # noqa: F401  (registers the demo datasets)
 from freqdet.detection.config import input_spec, load_config
-from freqdet.detection.stats import dataset_dct_stats
+from freqdet.detection.stats import dataset_dct_stats, stats_identity
 from freqdet.core.stats import save_dct_stats
 
 
@@ -39,8 +39,9 @@ def main(argv=None):
         cfg.INPUT.DCT.CHANNELS = ["192"]
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
     chans, mean, std, n = dataset_dct_stats(cfg, dataset, args.max_images, args.seed)
-    save_dct_stats(args.output, chans, mean, std, dataset=dataset, num_images=n,
-                   upsample=spec.upsample, input_format=cfg.INPUT.FORMAT, config=args.config_file)
+    save_dct_stats(args.output, chans, mean, std, identity=stats_identity(cfg, dataset),  # user-made: no "auto"
+                   dataset=dataset, num_images=n, upsample=spec.upsample, input_format=cfg.INPUT.FORMAT,
+                   config=args.config_file)
     print(f"wrote {args.output} ({len(chans)} channels, {n} images, s={spec.upsample})")
     print("config lines:")
     print(f'  MODEL:\n    PIXEL_STATS_FILE: "{args.output}"')

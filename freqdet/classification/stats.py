@@ -17,13 +17,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from freqdet.core.stats import RunningMoments, load_dct_stats, save_dct_stats
+from freqdet.core.stats import (
+    RunningMoments, StatsMismatchError, check_stats_file, files_fingerprint, load_dct_stats, save_dct_stats,
+)
 from freqdet.core import NUM_CHANNELS
 from freqdet.core.channels import ChannelSpec
 from .data import NoneIfUnreadable, drop_none_collate, image_folder
 from .transforms import DCT_SIZE, build_transform, default_resize
 
-__all__ = ["MIN_STD", "image_folder_dct_stats", "cached_image_folder_stats", "load_dct_stats"]
+__all__ = ["MIN_STD", "cached_image_folder_stats", "image_folder_dct_stats", "image_folder_stats_identity",
+           "load_dct_stats"]
 
 # Floor of the std used for normalisation, in DCT coefficient units (JPEG quantisation steps
 # are >= 1). Channels that are (nearly) constant over the data, e.g. the chroma of greyscale
@@ -60,33 +63,60 @@ def image_folder_dct_stats(root: str, size: int = DCT_SIZE, resize: Optional[int
 
 
 
+KEY = "MODEL.PIXEL_STATS_FILE"
+# Recorded for messages, not compared: a moved or copied image folder keeps its fingerprint.
+DESCRIPTIVE_FIELDS = ("dataset.root",)
+
+
+def image_folder_stats_identity(root: str, size: int = DCT_SIZE, resize: Optional[int] = None) -> dict:
+    """What statistics of ``root`` depend on: its images (count and a fingerprint of their names and
+    sizes, :func:`freqdet.core.stats.files_fingerprint`) and the geometry (crop ``size``, ``resize``)."""
+    samples = image_folder(root).samples
+    return {"dataset": {"root": os.path.abspath(root), "images": len(samples),
+                        "fingerprint": files_fingerprint(p for p, _ in samples)},
+            "size": size, "resize": resize or default_resize(size), "upsample": 1}
+
+
 def cached_image_folder_stats(path: str, root: str, channels: ChannelSpec = "24", size: int = DCT_SIZE,
               resize: Optional[int] = None, max_images: Optional[int] = None, num_workers: int = 0,
-              progress: bool = True, skip_unreadable: bool = False) -> tuple[list[float], list[float]]:
-    """Cached ``(mean, std)`` of ``channels``: read ``path`` if made with this geometry, else compute and write it.
+              progress: bool = True, skip_unreadable: bool = False, key: str = KEY) -> tuple[list[float], list[float]]:
+    """Cached ``(mean, std)`` of ``channels``: read ``path`` if it describes ``root`` at this geometry, else
+    compute and write it.
 
-    The std is floored at :data:`MIN_STD` (recorded as ``std_floor`` in the file).
+    The file records its identity (:func:`image_folder_stats_identity`) and ``"auto": true``. A file made
+    here for other images or another geometry is computed again (logged, naming what differed); a file
+    without the mark (made by hand) that differs raises :class:`StatsMismatchError`; a file from before
+    identities is used when its geometry matches (with a warning that its images cannot be checked).
+    The std is floored at :data:`MIN_STD` (recorded as ``std_floor`` in the file). ``key``: the config
+    key named in messages.
     """
     resize = resize or default_resize(size)
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                cached = json.load(f)
-        except ValueError as e:
-            raise ValueError(f"--dct-stats {path!r}: the DCT statistics file is not valid JSON ({e}); "
-                             "delete it to recompute") from None
-        if not isinstance(cached, dict):
-            raise ValueError(f"--dct-stats {path!r}: expected a JSON object, got {type(cached).__name__}")
+    identity = image_folder_stats_identity(root, size, resize)
+    check = check_stats_file(path, identity, DESCRIPTIVE_FIELDS, key)
+    if check.exists and not check.checkable:
+        with open(path, encoding="utf-8") as f:
+            cached = json.load(f)
         if (cached.get("size"), cached.get("resize")) == (size, resize):
-            return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
+            logger.warning("%s=%r records no identity (it predates them): it cannot be checked against the "
+                           "images of %s and is used as it is; delete it to have it recomputed", key, path, root)
+            return _floored(load_dct_stats(path, channels, upsample=1, key=key))
         logger.warning("DCT statistics %s were made for crop %s / resize %s, not %s / %s: recomputing",
                        path, cached.get("size"), cached.get("resize"), size, resize)
+    elif check.matches:
+        return _floored(load_dct_stats(path, channels, upsample=1, key=key))
+    elif check.exists and not check.auto:
+        raise StatsMismatchError(check, key, f"delete it (training then computes it for these images) or point "
+                                             f"{key} at another file")
+    elif check.exists:
+        logger.warning("%s=%r was computed automatically for other images or geometry (%s): computing it again",
+                       key, path, check.summary())
     mean, std, n = image_folder_dct_stats(root, size, resize, max_images, num_workers, progress=progress,
-                                     skip_unreadable=skip_unreadable)
-    save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), root=os.path.abspath(root),
-                   size=size, resize=resize, num_images=n, upsample=1, input_format="RGB", std_floor=MIN_STD)
+                                          skip_unreadable=skip_unreadable)
+    save_dct_stats(path, list(range(NUM_CHANNELS)), mean, np.maximum(std, MIN_STD), identity=identity, auto=True,
+                   root=os.path.abspath(root), size=size, resize=resize, num_images=n, upsample=1, input_format="RGB",
+                   std_floor=MIN_STD)
     logger.info("wrote DCT statistics of %d images to %s", n, path)
-    return _floored(load_dct_stats(path, channels, upsample=1, key="--dct-stats"))
+    return _floored(load_dct_stats(path, channels, upsample=1, key=key))
 
 
 def _floored(stats):

@@ -3,8 +3,10 @@
 :func:`read_image` is :func:`detectron2.data.detection_utils.read_image` (Pillow, EXIF orientation
 applied, converted to ``format``) with two differences:
 
-- a file Pillow cannot decode (empty, truncated, not an image, too large) raises
-  :class:`UnreadableImageError` naming the file and why, instead of Pillow's bare message;
+- a file that cannot be opened (missing, a directory, no read permission) or that Pillow cannot
+  decode (empty, truncated, not an image, too large) raises :class:`UnreadableImageError` naming
+  the file and why, instead of a bare ``FileNotFoundError`` or Pillow's message, so skip modes
+  and error messages treat every unusable image alike;
 - 16-bit greyscale (PNG ``I;16``, or ``I``) is scaled to 8 bits (``>> 8``): Pillow's own
   conversion clips it at 255, which turns most such images white. (16-bit RGB PNGs Pillow
   already reads as 8-bit RGB.)
@@ -17,6 +19,8 @@ Only Pillow and NumPy: no Detectron2 here.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -26,7 +30,7 @@ _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 class UnreadableImageError(OSError):
-    """An image file that cannot be decoded; ``file_name`` and ``reason`` say which and why."""
+    """An image file that cannot be opened or decoded; ``file_name`` and ``reason`` say which and why."""
 
     def __init__(self, file_name: str, reason: str):
         super().__init__(f"cannot read image {file_name}: {reason}")
@@ -45,11 +49,28 @@ def _reason(f, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _open_failure(file_name: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        if os.path.islink(file_name):
+            return f"it is a link to {os.readlink(file_name)!r}, which does not exist"
+        return "the file does not exist"
+    if isinstance(error, IsADirectoryError):
+        return "it is a directory, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied (the file is not readable by this user)"
+    return f"cannot open it ({type(error).__name__}: {error})"
+
+
 def open_image(file_name: str, opener=open) -> Image.Image:
     """The decoded, EXIF-oriented Pillow image of ``file_name`` (16-bit grey already scaled to 8 bits).
 
-    ``opener(file_name, "rb")`` opens the file (e.g. iopath's ``PathManager.open`` for remote paths)."""
-    with opener(file_name, "rb") as f:
+    ``opener(file_name, "rb")`` opens the file (e.g. iopath's ``PathManager.open`` for remote paths).
+    Any failure to open or decode raises :class:`UnreadableImageError`."""
+    try:
+        opened = opener(file_name, "rb")
+    except OSError as e:
+        raise UnreadableImageError(file_name, _open_failure(file_name, e)) from e
+    with opened as f:
         try:
             image = Image.open(f)
             image.load()  # decode now, while the file is open: truncation shows here

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
 
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
 
+from freqdet.core import NUM_CHANNELS
 from freqdet.core.input_spec import InputSpec, InputSpecError
 from freqdet.engine.gate_config import add_frequency_gate_config
+
+from .from_source import check_from_source_augmentations
 
 
 def add_freqdet_config(cfg):
@@ -52,16 +58,28 @@ def add_freqdet_config(cfg):
     # by tools/compute_dct_stats.py ({"mean": {"<index>": v, ...}, "std": {...}}, any
     # superset of the selected channels): the selected channels' values are taken from it
     # and PIXEL_MEAN/PIXEL_STD are ignored. Empty: use PIXEL_MEAN/PIXEL_STD.
+    # The file records what it was measured on (its "identity": the dataset's image count and a
+    # fingerprint of its files' names and sizes, INPUT.DCT.UPSAMPLE, INPUT.DCT.FROM_SOURCE and the
+    # training augmentation; the dataset's name, json file and INPUT.FORMAT are recorded for
+    # messages only, as they do not change the numbers). tools/train_net.py checks it against
+    # DATASETS.TRAIN[0] before training: a file it computed itself ("auto": true) for other data
+    # is computed again at this same path (the log names the field that differed), so the path
+    # always holds the statistics of the last run that used it; a file from
+    # tools/compute_dct_stats.py (or by hand) that differs is refused, never overwritten. Give
+    # runs on different datasets their own path to keep both files. Files without an identity
+    # (older ones) are used as they are, with a warning. The model build (also in demo, export)
+    # checks s, FROM_SOURCE and the augmentation; the dataset only train_net.py can check.
     _C.MODEL.PIXEL_STATS_FILE = ""
-    # When PIXEL_STATS_FILE names a file that does not exist, tools/train_net.py computes it
-    # (all 192 channels, through the training mapper, on the main process, with a progress bar)
-    # from the first this many images of DATASETS.TRAIN[0] (0: all) and caches it there, as
-    # tools/compute_dct_stats.py --max-images N would. 5000 COCO images give stable statistics.
+    # When PIXEL_STATS_FILE names a file that does not exist (or an automatic one made for other
+    # data), tools/train_net.py computes it (all 192 channels, through the training mapper, on the
+    # main process, with a progress bar) from the first this many images of DATASETS.TRAIN[0]
+    # (0: all) and writes it there, as tools/compute_dct_stats.py --max-images N would. 5000 COCO
+    # images give stable statistics.
     _C.MODEL.PIXEL_STATS_MAX_IMAGES = 5000
 
     # ---- Unreadable images -------------------------------------------------------------------
-    # False (Detectron2's behaviour): a training image that cannot be decoded stops the run with
-    # an error naming the file and the reason. True: the training mapper logs a warning naming
+    # False (Detectron2's behaviour): a training image that cannot be opened (missing file, a
+    # directory) or decoded stops the run with an error naming the file and the reason. True: the training mapper logs a warning naming
     # it, the training loader maps another image in its place (the batch keeps its size),
     # and "data/skipped_images" in the metrics counts the skipped files (per process). Test-time
     # loaders always fail loudly: an evaluation must cover every image.
@@ -105,3 +123,85 @@ def fpn_feature_opts(upsample: int) -> list[str]:
     levels = InputSpec(upsample=upsample).fpn_level_names
     return ["MODEL.RPN.IN_FEATURES", json.dumps(levels, separators=(",", ":")),
             "MODEL.ROI_HEADS.IN_FEATURES", json.dumps(levels[:4], separators=(",", ":"))]
+
+
+# ---- Checks of a whole config, before anything is read or built ------------------------------------
+
+def check_config(cfg) -> InputSpec:
+    """Every check of freqdet's keys that needs no data, each error naming the key: the DCT input
+    (:func:`input_spec`), INPUT.FORMAT, FROM_SOURCE's augmentations, the FPN level names, the gate's
+    channels and the statistics keys. Returns the input spec.
+
+    tools/train_net.py runs it before the statistics pass (a typo costs no image reads);
+    ``FreqRCNN.from_config`` runs it before the network build.
+    """
+    spec = input_spec(cfg)
+    check_input_format(cfg.INPUT.FORMAT)
+    if spec.from_source:
+        check_from_source_augmentations(train_augmentations(cfg))
+    check_fpn_feature_names(cfg, spec)
+    check_gate_channels(cfg, spec)
+    check_pixel_stats_keys(cfg, spec)
+    return spec
+
+
+def train_augmentations(cfg) -> list:
+    """The training augmentations DCTDatasetMapper gets from ``cfg`` (those of DatasetMapper.from_config:
+    Detectron2's resize and flip, behind INPUT.CROP's RandomCrop when enabled)."""
+    augs = utils.build_augmentation(cfg, is_train=True)
+    if cfg.INPUT.CROP.ENABLED:
+        augs.insert(0, T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
+    return augs
+
+
+def check_input_format(input_format: str) -> None:
+    """INPUT.FORMAT must be one the DCT's colour conversion knows."""
+    if input_format not in ("RGB", "BGR"):
+        raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {input_format!r}")
+
+
+def check_fpn_feature_names(cfg, spec: InputSpec) -> None:
+    """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
+    if "fpn" not in cfg.MODEL.BACKBONE.NAME:
+        return
+    names = spec.fpn_level_names
+    for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
+        wrong = [f for f in node.IN_FEATURES if f not in names]
+        if wrong:
+            raise ValueError(
+                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={spec.upsample} the FPN levels "
+                f"are {names} (Detectron2 names them by pixel stride); the RGB model's levels at this s are "
+                f"MODEL.RPN.IN_FEATURES {names} and MODEL.ROI_HEADS.IN_FEATURES {names[:4]}"
+            )
+
+
+def check_gate_channels(cfg, spec: InputSpec) -> None:
+    """MODEL.FREQ_GATE selects among all 192 channels."""
+    if cfg.MODEL.FREQ_GATE.ENABLED and spec.num_channels != NUM_CHANNELS:
+        raise ValueError(
+            f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
+            f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
+        )
+
+
+def check_pixel_stats_keys(cfg, spec: InputSpec) -> None:
+    """Inline PIXEL_MEAN/PIXEL_STD hold one value per selected channel; PIXEL_STATS_FILE names a file
+    (not a folder); PIXEL_STATS_MAX_IMAGES >= 0. (The file's content is checked where it is read.)"""
+    path = cfg.MODEL.PIXEL_STATS_FILE
+    if path:
+        if os.path.isdir(path):
+            raise ValueError(f"MODEL.PIXEL_STATS_FILE={path!r} is a directory; the key names the statistics "
+                             "JSON file itself (e.g. datasets/my_data/dct_stats_s2.json)")
+        if cfg.MODEL.PIXEL_STATS_MAX_IMAGES < 0:
+            raise ValueError(f"MODEL.PIXEL_STATS_MAX_IMAGES must be >= 0 (0: all images), "
+                             f"got {cfg.MODEL.PIXEL_STATS_MAX_IMAGES}")
+        return
+    c = spec.num_channels
+    for key in ("PIXEL_MEAN", "PIXEL_STD"):
+        values = cfg.MODEL[key]
+        if len(values) != c:
+            raise ValueError(
+                f"MODEL.{key} has {len(values)} values but INPUT.DCT.CHANNELS={list(cfg.INPUT.DCT.CHANNELS)!r} "
+                f"selects {c} channels; give {c} values or set MODEL.PIXEL_STATS_FILE "
+                "(tools/compute_dct_stats.py writes one)"
+            )

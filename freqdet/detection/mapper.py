@@ -18,7 +18,7 @@ from freqdet.core import image_to_dct
 from freqdet.core.image_io import UnreadableImageError, open_image
 from freqdet.core.input_spec import InputSpec
 
-from .config import input_spec
+from .config import check_input_format, input_spec
 from .from_source import check_from_source_augmentations, source_at_scale
 
 __all__ = ["DCTDatasetMapper", "read_image"]
@@ -57,8 +57,7 @@ class DCTDatasetMapper(DatasetMapper):
         super().__init__(is_train, **kwargs)
         # Shared memory, inherited by the DataLoader's worker processes; None when not skipping.
         self.skipped = multiprocessing.Value("q", 0) if skip_unreadable else None
-        if self.image_format not in ("RGB", "BGR"):
-            raise ValueError(f"INPUT.FORMAT must be RGB or BGR for the DCT input, got {self.image_format!r}")
+        check_input_format(self.image_format)
         self.input_spec = input_spec
         if input_spec.from_source:
             check_from_source_augmentations(self.augmentations.augs)

@@ -17,40 +17,24 @@ from freqdet.core.input_spec import InputSpec
 from freqdet.core.stats import load_dct_stats
 from freqdet.core.torch_dct import BlockDCT
 
-from .config import input_spec
+from .config import check_config, check_gate_channels, check_pixel_stats_keys, input_spec
+from .stats import check_stats_input
 
 __all__ = ["FreqRCNN", "build_frequency_gate", "dct_pixel_stats"]
 
 
 def dct_pixel_stats(cfg) -> tuple[list[float], list[float]]:
-    """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD."""
+    """(mean, std) of the selected channels: from MODEL.PIXEL_STATS_FILE, else PIXEL_MEAN/STD.
+
+    A file is checked against what the config's input is (s, FROM_SOURCE, the training
+    augmentation: :func:`freqdet.detection.stats.check_stats_input`); which dataset it describes
+    is checked where the dataset is known, by tools/train_net.py's statistics step."""
     spec = input_spec(cfg)
     if cfg.MODEL.PIXEL_STATS_FILE:
+        check_stats_input(cfg)
         return load_dct_stats(cfg.MODEL.PIXEL_STATS_FILE, spec.channels, upsample=spec.upsample)
-    mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
-    c = spec.num_channels
-    for key, values in (("MODEL.PIXEL_MEAN", mean), ("MODEL.PIXEL_STD", std)):
-        if len(values) != c:
-            raise ValueError(
-                f"{key} has {len(values)} values but INPUT.DCT.CHANNELS={list(cfg.INPUT.DCT.CHANNELS)!r} "
-                f"selects {c} channels; give {c} values or set MODEL.PIXEL_STATS_FILE "
-                "(tools/compute_dct_stats.py writes one)"
-            )
-    return mean, std
-
-
-def _check_feature_names(cfg, spec: InputSpec) -> None:
-    """FPN levels are named by pixel stride, so s=1 shifts them (p3..p7): say so early."""
-    if "fpn" not in cfg.MODEL.BACKBONE.NAME:
-        return
-    names = spec.fpn_level_names
-    for node, key in ((cfg.MODEL.RPN, "MODEL.RPN.IN_FEATURES"), (cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS.IN_FEATURES")):
-        wrong = [f for f in node.IN_FEATURES if f not in names]
-        if wrong:
-            raise ValueError(
-                f"{key} names {wrong}, but with INPUT.DCT.UPSAMPLE={spec.upsample} the FPN levels "
-                f"are {names} (Detectron2 names them by pixel stride)"
-            )
+    check_pixel_stats_keys(cfg, spec)
+    return list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
 
 
 def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
@@ -58,11 +42,7 @@ def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
     g = cfg.MODEL.FREQ_GATE
     if not g.ENABLED:
         return None
-    if input_spec(cfg).num_channels != NUM_CHANNELS:
-        raise ValueError(
-            f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
-            f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
-        )
+    check_gate_channels(cfg, input_spec(cfg))
     return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
                          grad_scale=g.GRAD_SCALE)
 
@@ -97,8 +77,7 @@ class FreqRCNN(GeneralizedRCNN):
     @classmethod
     def from_config(cls, cfg):
         # Every config check before the (slow) network build, so a typo costs no time.
-        spec = input_spec(cfg)
-        _check_feature_names(cfg, spec)
+        spec = check_config(cfg)
         mean, std = dct_pixel_stats(cfg)
         gate = build_frequency_gate(cfg)
         # GeneralizedRCNN sizes the backbone input from len(PIXEL_MEAN); here it is C.

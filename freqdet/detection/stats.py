@@ -1,27 +1,53 @@
-"""Per-channel DCT statistics of a registered Detectron2 dataset, measured through the training mapper."""
+"""Per-channel DCT statistics of a registered Detectron2 dataset, measured through the training mapper,
+and the identity a statistics file records so that no run normalizes with another dataset's numbers.
+
+A file's identity (:func:`stats_identity`) is what its numbers depend on: the dataset (image count and
+a fingerprint of its files' names and sizes), INPUT.DCT.UPSAMPLE, INPUT.DCT.FROM_SOURCE and the training
+augmentation; the dataset's name, json file and INPUT.FORMAT are recorded too, for messages. The rule
+for ``MODEL.PIXEL_STATS_FILE`` (:func:`ensure_dct_stats`): a matching file is used; a file
+tools/train_net.py made itself (``"auto": true``) for other data is computed again in place, with a log
+line naming what differed; a file the user made is refused, never overwritten.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import re
 from typing import Optional
 
 import numpy as np
 
-from freqdet.core.stats import RunningMoments, save_dct_stats
+from freqdet.core.stats import (
+    RunningMoments, StatsMismatchError, check_stats_file, files_fingerprint, save_dct_stats,
+)
 
+from .config import input_spec, train_augmentations
+
+__all__ = ["DESCRIPTIVE_FIELDS", "augmentation_text", "check_stats_input", "dataset_dct_stats", "dataset_identity",
+           "ensure_dct_stats", "stats_identity"]
 logger = logging.getLogger(__name__)
 
+KEY = "MODEL.PIXEL_STATS_FILE"
+# Recorded in a file's identity and shown in messages, but not compared: they do not change the numbers
+# (a renamed or moved dataset keeps its fingerprint; the DCT is of YCbCr, the same from RGB and BGR reads).
+DESCRIPTIVE_FIELDS = ("dataset.name", "dataset.json_file", "input_format")
+FIX = ("delete it (tools/train_net.py then computes it for this run), recompute it with tools/compute_dct_stats.py, "
+       f"or point {KEY} at another file")
 
-def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0):
+
+def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0, dicts: Optional[list] = None):
     """``(channels, mean, std, num_images)`` of the DCT tensors the training mapper of
-    ``cfg`` makes from a registered dataset (first ``max_images`` images if > 0)."""
+    ``cfg`` makes from a registered dataset (first ``max_images`` images if > 0).
+
+    ``dicts``: the dataset's dicts when already loaded (else ``DatasetCatalog.get``)."""
     from detectron2.data import DatasetCatalog
     from tqdm import tqdm
 
     from .mapper import DCTDatasetMapper
 
-    dicts = DatasetCatalog.get(dataset_name)
+    if dicts is None:
+        dicts = DatasetCatalog.get(dataset_name)
     if max_images > 0:
         dicts = dicts[:max_images]
     if not dicts:
@@ -40,39 +66,143 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
             continue
         moments.update(out["image"].numpy())
         used += 1
+    if not used:
+        raise ValueError(f"none of the {len(dicts)} images of {dataset_name!r} could be read "
+                         "(DATALOADER.SKIP_UNREADABLE_IMAGES skipped them all; see the warnings above)")
     mean, std = moments.mean_std()
     return list(spec.channels), mean, std, used
 
 
-def ensure_dct_stats(cfg) -> Optional[str]:
-    """Compute and cache ``MODEL.PIXEL_STATS_FILE`` when it does not exist yet (what classification does).
+# ---- Identity --------------------------------------------------------------------------------------
 
-    The main process measures all 192 channels over the first ``MODEL.PIXEL_STATS_MAX_IMAGES`` images
-    of ``DATASETS.TRAIN[0]`` through the training mapper (``tools/compute_dct_stats.py``'s defaults, with
-    a progress bar) and writes the file; the other processes wait for it. Returns the path, or None
-    when the config uses inline ``PIXEL_MEAN``/``PIXEL_STD``. An existing file is left alone (and
-    checked at model build).
+def augmentation_text(augmentations) -> str:
+    """A stable text of an augmentation list: each class name with its public attributes (repr'd, memory
+    addresses removed), e.g. ``ResizeShortestEdge(interp=..., max_size=1333, ...); RandomFlip(...)``."""
+    parts = []
+    for aug in augmentations:
+        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(aug).items()) if not k.startswith("_"))
+        parts.append(f"{type(aug).__name__}({fields})")
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", "; ".join(parts))
+
+
+def input_identity(cfg) -> dict:
+    """The part of a statistics file's identity that the config alone fixes (the model build checks it)."""
+    spec = input_spec(cfg)
+    return {"upsample": spec.upsample, "from_source": spec.from_source,
+            "augmentation": augmentation_text(train_augmentations(cfg)), "input_format": cfg.INPUT.FORMAT}
+
+
+def dataset_identity(dataset_name: str, dicts: Optional[list] = None) -> dict:
+    """Name, json file (when the catalog's metadata has one), image count and :func:`files_fingerprint`
+    of a registered dataset."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    if dicts is None:
+        dicts = DatasetCatalog.get(dataset_name)
+    json_file = MetadataCatalog.get(dataset_name).get("json_file")
+    return {"name": dataset_name, "json_file": os.path.abspath(json_file) if json_file else None,
+            "images": len(dicts), "fingerprint": files_fingerprint(d["file_name"] for d in dicts)}
+
+
+def stats_identity(cfg, dataset_name: str, dicts: Optional[list] = None) -> dict:
+    """What statistics of ``cfg``'s training input over ``dataset_name`` depend on (see the module doc)."""
+    return {"dataset": dataset_identity(dataset_name, dicts), **input_identity(cfg)}
+
+
+_WARNED_UNCHECKABLE = set()
+
+
+def check_stats_input(cfg) -> None:
+    """Refuse a MODEL.PIXEL_STATS_FILE measured with another s, FROM_SOURCE or training augmentation
+    than ``cfg``'s (the model build's check; the dataset is checked by :func:`ensure_dct_stats`).
+
+    A file without an identity (written before files recorded one, or by hand) is used with a warning,
+    once per file. A missing file is left to :func:`freqdet.core.stats.load_dct_stats`'s error."""
+    path = cfg.MODEL.PIXEL_STATS_FILE
+    check = check_stats_file(path, input_identity(cfg), DESCRIPTIVE_FIELDS, KEY)
+    if not check.exists:
+        return
+    if not check.checkable:
+        if path not in _WARNED_UNCHECKABLE:
+            _WARNED_UNCHECKABLE.add(path)
+            logger.warning("%s=%r records no identity (it predates them, or was written by hand): it cannot be "
+                           "checked against this run's dataset, s and augmentation and is used as it is; "
+                           "recompute it with tools/compute_dct_stats.py to have it checked", KEY, path)
+        return
+    if check.differences:
+        raise StatsMismatchError(check, KEY, FIX)
+
+
+def ensure_dct_stats(cfg, dicts: Optional[list] = None, require_dataset: bool = True) -> Optional[str]:
+    """Make sure ``MODEL.PIXEL_STATS_FILE`` holds the statistics of this run's training data; returns its
+    path, or None when the config uses inline ``PIXEL_MEAN``/``PIXEL_STD``.
+
+    On the main process (the others wait): the file's identity is compared with ``DATASETS.TRAIN[0]``
+    and the config (:func:`stats_identity`). A match is used. A missing file, or one this function made
+    (``"auto": true``) for other data, is computed (all 192 channels over the first
+    ``MODEL.PIXEL_STATS_MAX_IMAGES`` images through the training mapper, with a progress bar, as
+    ``tools/compute_dct_stats.py`` does) and written atomically at the configured path; the log says
+    why. A file without the mark that differs raises :class:`StatsMismatchError` naming both sides and
+    the fix. A file without an identity is used as it is (the model build warns).
+
+    ``dicts``: ``DATASETS.TRAIN[0]``'s dataset dicts when already loaded. ``require_dataset`` False
+    (evaluation): when the training dataset cannot be loaded, an existing file is used unchecked.
     """
     from detectron2.utils import comm
 
     path = cfg.MODEL.PIXEL_STATS_FILE
     if not path:
         return None
-    if not os.path.exists(path) and comm.is_main_process():
-        if not cfg.DATASETS.TRAIN:
-            raise FileNotFoundError(f"MODEL.PIXEL_STATS_FILE={path!r} does not exist and DATASETS.TRAIN is empty, "
-                                    "so it cannot be computed; run tools/compute_dct_stats.py")
-        dataset = cfg.DATASETS.TRAIN[0]
-        max_images = cfg.MODEL.PIXEL_STATS_MAX_IMAGES
-        logger.warning("MODEL.PIXEL_STATS_FILE=%r does not exist: computing the DCT statistics of all 192 channels "
-                       "over %s images of %s (MODEL.PIXEL_STATS_MAX_IMAGES) and caching them there",
-                       path, max_images or "all", dataset)
-        full = cfg.clone()
-        full.defrost()
-        full.INPUT.DCT.CHANNELS = ["192"]
-        chans, mean, std, n = dataset_dct_stats(full, dataset, max_images)
-        save_dct_stats(path, chans, mean, std, dataset=dataset, num_images=n, upsample=cfg.INPUT.DCT.UPSAMPLE,
-                       input_format=cfg.INPUT.FORMAT, config="computed by freqdet.detection.stats.ensure_dct_stats")
-        logger.info("wrote DCT statistics of %d images of %s to %s", n, dataset, path)
+    if comm.is_main_process():
+        _ensure_on_main_process(cfg, path, dicts, require_dataset)
     comm.synchronize()
     return path
+
+
+def _ensure_on_main_process(cfg, path: str, dicts: Optional[list], require_dataset: bool) -> None:
+    from detectron2.data import DatasetCatalog
+
+    if not cfg.DATASETS.TRAIN:
+        if os.path.exists(path):
+            return  # no dataset to compare with; the model build checks s and the augmentation
+        raise FileNotFoundError(f"{KEY}={path!r} does not exist and DATASETS.TRAIN is empty, "
+                                "so it cannot be computed; run tools/compute_dct_stats.py")
+    dataset = cfg.DATASETS.TRAIN[0]
+    if dicts is None:
+        try:
+            dicts = DatasetCatalog.get(dataset)
+        except Exception as e:
+            if require_dataset or not os.path.exists(path):
+                raise
+            logger.warning("%s=%r is used without checking it against %s, whose dicts cannot be loaded (%s: %s)",
+                           KEY, path, dataset, type(e).__name__, e)
+            return
+    identity = stats_identity(cfg, dataset, dicts)
+    check = check_stats_file(path, identity, DESCRIPTIVE_FIELDS, KEY)
+    if check.exists and not check.checkable:
+        return  # an old file: used as it is, with the model build's warning
+    if check.matches:
+        logger.info("%s=%r matches this run (%s: %d images, fingerprint %s)", KEY, path, dataset, len(dicts),
+                    check.expected["dataset.fingerprint"])
+        return
+    if check.exists and not check.auto:
+        raise StatsMismatchError(check, KEY, FIX)
+    max_images = cfg.MODEL.PIXEL_STATS_MAX_IMAGES
+    n = min(max_images, len(dicts)) if max_images > 0 else len(dicts)
+    what = (f"the first {n} of the {len(dicts)} images" if n < len(dicts) else f"all {n} images") + f" of {dataset}"
+    if max_images > 0:
+        what += f" (MODEL.PIXEL_STATS_MAX_IMAGES={max_images} at most)"
+    if check.exists:
+        logger.warning("%s=%r was computed automatically for other data than this run (%s): computing it again "
+                       "over %s and replacing it", KEY, path, check.summary(), what)
+    else:
+        logger.warning("%s=%r does not exist: computing the DCT statistics of all 192 channels over %s and "
+                       "caching them there", KEY, path, what)
+    full = cfg.clone()
+    full.defrost()
+    full.INPUT.DCT.CHANNELS = ["192"]
+    chans, mean, std, used = dataset_dct_stats(full, dataset, max_images, dicts=dicts)
+    save_dct_stats(path, chans, mean, std, identity=identity, auto=True,
+                   dataset=dataset, num_images=used, upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT,
+                   config="computed by freqdet.detection.stats.ensure_dct_stats")
+    logger.info("wrote DCT statistics of %d images of %s to %s", used, dataset, path)

@@ -27,7 +27,8 @@ from freqdet.engine.ddp import default_trainer_ddp
 from freqdet.engine.hooks import FrequencyGateHook, SkippedImagesHook, insert_before_writer, write_gate_outputs
 from freqdet.engine.resumable import PositionDataset, PositionSampler, ResumableTrainerMixin
 
-from .config import load_config
+from .config import check_config, load_config
+from .data_check import check_training_datasets
 from .evaluation import COCOEvaluator
 from .mapper import DCTDatasetMapper
 from .stats import ensure_dct_stats
@@ -163,9 +164,18 @@ def setup(args):
 
 
 def main(args):
-    """Per-process entry point of ``tools/train_net.py`` (given to Detectron2's ``launch``)."""
+    """Per-process entry point of ``tools/train_net.py`` (given to Detectron2's ``launch``).
+
+    Order matters: the whole config is checked before any image is read, then (main process) the
+    training datasets are loaded once and checked, then MODEL.PIXEL_STATS_FILE is made sure to
+    describe this run's data (computed and written only now, after the config was accepted)."""
     cfg = setup(args)
-    ensure_dct_stats(cfg)  # MODEL.PIXEL_STATS_FILE missing: computed on the main process, cached
+    check_config(cfg)  # subsets, s, FPN names, gate, statistics keys: fail before the slow steps
+    dicts = None
+    if comm.is_main_process() and not args.eval_only:
+        dicts = check_training_datasets(cfg.DATASETS.TRAIN).get(cfg.DATASETS.TRAIN[0]) if cfg.DATASETS.TRAIN else None
+    # MODEL.PIXEL_STATS_FILE: missing, or made automatically for other data: computed on the main process
+    ensure_dct_stats(cfg, dicts, require_dataset=not args.eval_only)
     if args.eval_only:
         model = Trainer.build_model(cfg)
         SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
