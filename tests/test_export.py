@@ -31,15 +31,16 @@ def images(photos):
     return [cv2.cvtColor(photos[k], cv2.COLOR_RGB2BGR) for k in ("china", "coffee")]
 
 
-def build(on_device, mask=True, channels="24", gate=False):
+def build(on_device, mask=True, channels="24", gate=False, score_thresh=0.0):
     torch.manual_seed(0)
     cfg = make_cfg(channels, 2, mask=mask)
     cfg.INPUT.DCT.ON_DEVICE = on_device
     cfg.MODEL.FREQ_GATE.ENABLED = gate
     # GroupNorm keeps a random-init network's features normalized, so its boxes are object-sized and
-    # its scores spread out (with frozen BN statistics they collapse to slivers scored 1e-30).
-    cfg.MODEL.RESNETS.NORM = cfg.MODEL.FPN.NORM = "GN"
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0  # untrained: keep every detection to compare
+    # its scores spread out (with frozen BN statistics they collapse to slivers scored 1e-30). The
+    # mask head's GroupNorm is the demo config's (it sees an empty batch when nothing is detected).
+    cfg.MODEL.RESNETS.NORM = cfg.MODEL.FPN.NORM = cfg.MODEL.ROI_MASK_HEAD.NORM = "GN"
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_thresh  # 0: untrained, keep every detection to compare
     # Fewer proposals and detections than COCO's: the same code paths, a fraction of the CPU time.
     cfg.MODEL.RPN.PRE_NMS_TOPK_TEST, cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 200, 100
     cfg.TEST.DETECTIONS_PER_IMAGE = 30
@@ -104,6 +105,19 @@ def test_onnx_through_the_helper_equals_eager(tmp_path, images, on_device):
                                                     "max_size": 320, "sample_style": "choice", "interp": 2}]
     for image in images:  # the traced size, then another: nothing size-specific was baked in
         check_image(model, mapper, detector, image, atol=2e-3)  # onnxruntime's kernels round differently
+
+
+def test_onnx_without_detections(tmp_path, images):
+    """No detection above the threshold: empty outputs of the documented shapes, not an onnxruntime
+    error in the GroupNorm mask head's empty batch."""
+    pytest.importorskip("onnxruntime")
+    cfg, model = build(True, score_thresh=1.0)
+    path = export_tracing(model, DCTDatasetMapper(cfg, is_train=False), images[0], "onnx", str(tmp_path))
+    detector = ExportedDetector(path)
+    out = detector.run_graph(detector.inputs(images[1]))
+    assert [tuple(o.shape) for o in out] == [(0, 4), (0,), (0,), (0, 1, 28, 28)]
+    found = detector(images[1])["instances"]
+    assert len(found) == 0 and found.pred_masks.shape == (0, *images[1].shape[:2])
 
 
 @pytest.mark.parametrize("method,on_device,gate", [("tracing", True, False), ("scripting", False, True)])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
+from unittest import mock
 
 import numpy as np
 import torch
@@ -160,6 +161,25 @@ def _write_meta(output_dir: str, meta: Dict) -> None:
         json.dump(meta, f, indent=2)
 
 
+def _group_norm_for_onnx(self: nn.GroupNorm, x: Tensor) -> Tensor:
+    """``nn.GroupNorm.forward`` for ONNX export, reshaping to ``(-1, G, size of a group)``: the exporter's
+    own ``group_norm`` reshapes to ``(0, G, -1)`` (0: copy the batch size), and so does onnxruntime's
+    ReshapeFusion of an explicit ``(N, G, K)``, which cannot be resolved for an empty batch (a GroupNorm
+    mask head, e.g. the demo config's, on an image without detections). With the batch as -1 and the
+    group size computed, the shape is resolvable for any batch size."""
+    per_group = x.shape[1] // self.num_groups
+    for size in x.shape[2:]:
+        per_group = per_group * size
+    y = x.reshape(-1, self.num_groups, per_group)
+    mean = y.mean(dim=2, keepdim=True)
+    var = (y - mean).pow(2).mean(dim=2, keepdim=True)
+    y = ((y - mean) / torch.sqrt(var + self.eps)).reshape(x.shape)
+    if self.affine:
+        shape = [1, self.num_channels] + [1] * (x.dim() - 2)
+        y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+    return y
+
+
 def _finish_onnx(path: str, meta: Dict, example_outputs: Sequence[Tensor]) -> None:
     """Write ``meta`` into the ONNX file's ``metadata_props`` and give its outputs their fixed sizes
     (boxes' 4, the masks' M x M; the exporter leaves them symbolic), from ``example_outputs``."""
@@ -199,9 +219,10 @@ def export_tracing(model, mapper: DCTDatasetMapper, image: np.ndarray, fmt: str,
                 dump_torchscript_IR(ts, output_dir)
         else:
             detections = {n: {0: "detections"} for n in meta["outputs"]}
-            torch.onnx.export(graph, args, path, input_names=meta["inputs"], output_names=meta["outputs"],
-                              dynamic_axes={"image": {1: "height", 2: "width"}, **detections},
-                              opset_version=ONNX_OPSET, dynamo=False)
+            with mock.patch.object(nn.GroupNorm, "forward", _group_norm_for_onnx):
+                torch.onnx.export(graph, args, path, input_names=meta["inputs"], output_names=meta["outputs"],
+                                  dynamic_axes={"image": {1: "height", 2: "width"}, **detections},
+                                  opset_version=ONNX_OPSET, dynamo=False)
             _finish_onnx(path, meta, graph(*args))
     _write_meta(output_dir, meta)
     return path
