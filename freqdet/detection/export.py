@@ -9,8 +9,8 @@ tensors in and a fixed tuple out (no Detectron2 structures cross the graph's bou
     outputs  boxes        float32 (N, 4): x0, y0, x1, y1 in pixels of the resized image
              scores       float32 (N,)
              classes      int64 (N,): 0-based contiguous class ids (``class_names`` in the meta)
-             masks        float32 (N, 1, M, M): per-box mask probabilities (M=28), not pasted
-                          (mask models only)
+             masks        float32 (N, 1, M, M): per-box mask probabilities, not pasted (mask models
+                          only; M = 2 x ROI_MASK_HEAD.POOLER_RESOLUTION, 28 in Detectron2's configs)
 
 The same names and order in ONNX (``input_names``/``output_names``, H, W and N dynamic) and in
 TorchScript (``forward(image[, image_size])`` returns the tuple). Tracing runs under
@@ -271,6 +271,7 @@ class ExportedDetector:
 
     def __init__(self, path: str, device: Optional[str] = None, providers: Optional[List[str]] = None):
         self.path = path
+        self.session = self.module = None  # onnxruntime session or TorchScript module
         if path.endswith(".onnx"):
             import onnxruntime
 
@@ -287,7 +288,7 @@ class ExportedDetector:
         if self.meta.get("version") != META_VERSION:
             raise ValueError(f"{path}: export meta version {self.meta.get('version')!r}, this freqdet reads "
                              f"{META_VERSION}; export the model again")
-        self.device = torch.device("cpu" if hasattr(self, "session") else device or self.meta["device"])
+        self.device = torch.device("cpu" if self.session is not None else device or self.meta["device"])
         self.mapper = test_mapper(self.meta)
         self.input_format = self.meta["input_format"]
         self.class_names = self.meta["class_names"]
@@ -299,7 +300,7 @@ class ExportedDetector:
     def run_graph(self, inputs: Dict) -> Tuple[Tensor, ...]:
         """The graph's raw outputs (``meta["outputs"]``, at the resized size) for one input dict."""
         args = graph_inputs(inputs, self.meta["inputs"])
-        if hasattr(self, "session"):
+        if self.session is not None:
             out = self.session.run(self.meta["outputs"], {n: a.numpy() for n, a in zip(self.meta["inputs"], args)})
             return tuple(torch.from_numpy(o) for o in out)
         # optimized_execution(False): no JIT re-profiling and re-specialisation for every new image size
