@@ -1,98 +1,128 @@
-#!/usr/bin/env python
 """Export a frequency-domain R-CNN for deployment (Detectron2's tools/deploy/export_model.py for FreqRCNN).
 
     python tools/export_model.py --config-file configs/COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x.yaml \\
-        --format torchscript --export-method tracing --sample-image photo.jpg --output output/export \\
-        MODEL.WEIGHTS output/model_final.pth INPUT.DCT.ON_DEVICE True
+        --format onnx --export-method tracing --sample-image photo.jpg --output output/export \\
+        --run-image photo.jpg MODEL.WEIGHTS output/model_final.pth INPUT.DCT.ON_DEVICE True
 
-Writes OUTPUT/model.ts or OUTPUT/model.onnx, then runs the exported model on the sample input and
-logs its largest difference from the eager model (boxes and scores in original-image pixels for
-TorchScript; the raw graph outputs in onnxruntime for ONNX, when installed). --run-eval then
-evaluates the TorchScript file on DATASETS.TEST[0] with COCOEvaluator.
+Writes OUTPUT/model.ts or OUTPUT/model.onnx and OUTPUT/export_meta.json (docs/export.md: the graph's
+named inputs image[, image_size] and outputs boxes, scores, classes[, masks], at the resized size),
+then runs the file through freqdet.detection.export.ExportedDetector (test-time resize, DCT,
+onnxruntime or TorchScript, rescale to the original image) on the sample image and logs its largest
+difference from the eager model in original-image pixels. --run-image IMAGE does the same on
+another photo, prints its detections in original-image pixels and writes them to
+OUTPUT/detections.json. --run-eval evaluates the exported file on DATASETS.TEST[0] with COCOEvaluator.
 --format onnx needs --export-method tracing (Detectron2 exports ONNX from traced graphs only).
 With INPUT.DCT.ON_DEVICE True the graph computes the DCT itself and takes the resized uint8
 (3, H, W) image in INPUT.FORMAT, like an RGB model; otherwise it takes the DCT tensor and the
-pixel size (h, w). Outputs are at the network's input size (do_postprocess=False, as Detectron2's).
+pixel size (h, w).
 """
 import argparse
+import json
 import logging
 import os
 
 import torch
-from detectron2.data import build_detection_test_loader
-from detectron2.data.detection_utils import read_image
+from detectron2.data import MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 import freqdet  # noqa: F401  (registers the demo datasets)
 from freqdet.detection.config import load_config
-from freqdet.detection.export import (
-    export_inputs,
-    export_scripting,
-    export_tracing,
-    flat_inputs,
-    graph_inputs,
-    postprocess,
-)
-from freqdet.detection.mapper import DCTDatasetMapper
+from freqdet.detection.export import ExportedDetector, export_scripting, export_tracing
+from freqdet.detection.inference import build_test_input
+from freqdet.detection.mapper import DCTDatasetMapper, read_image
 from freqdet.engine.checkpoint import SafeCheckpointer  # weights-only loading of untrusted files
 
 logger = logging.getLogger("freqdet.detection.export")
 
 
-def max_difference(eager, outputs) -> float:
-    """Largest absolute difference over the output tensors (shapes must match)."""
-    worst = 0.0
-    for a, b in zip(eager, outputs):
-        a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
-        if a.shape != b.shape:
-            raise RuntimeError(f"exported output shape {tuple(b.shape)} differs from eager {tuple(a.shape)}")
-        worst = max(worst, float((a - b).abs().max()) if a.numel() else 0.0)
-    return worst
+def dataset_class_names(dataset_names):
+    """``thing_classes`` of the first of ``dataset_names`` whose metadata has them (None if none does)."""
+    for name in dataset_names:
+        names = MetadataCatalog.get(name).get("thing_classes")
+        if names:
+            return list(names)
+    return None
 
 
-def exported_model(args, model, adapter):
-    """The saved TorchScript file as a Detectron2 model: mapper-style inputs (one image) ->
-    ``[{"instances"}]`` in original-image pixels (the final resize runs outside the graph)."""
-    ts = torch.jit.load(os.path.join(args.output, "model.ts"))
-
-    def run(inputs):
-        with torch.no_grad(), torch.jit.optimized_execution(False):  # no JIT re-profiling per image size
-            if adapter is None:  # scripted: takes the input dicts
-                outputs = ts(tuple(graph_inputs(model, inputs[:1])))
-            else:
-                outputs = ts(*flat_inputs(model, inputs))
-        return postprocess(adapter, outputs, inputs)
-
-    return run
+def export(args, model, mapper, class_names) -> str:
+    """Write the graph (and its export meta) to ``args.output``; returns the graph's path."""
+    if args.export_method == "scripting":
+        path = export_scripting(model, mapper, args.output, class_names)
+    else:
+        image = read_image(args.sample_image, format=mapper.image_format)
+        path = export_tracing(model, mapper, image, args.format, args.output, class_names)
+    logger.info("Exported %s (inputs, outputs, resize: %s)", path, os.path.join(args.output, "export_meta.json"))
+    return path
 
 
-def check(args, model, inputs, adapter):
-    """Largest difference between the saved graph and the eager model on the sample input."""
+def load_exported(args, path):
+    """:class:`ExportedDetector` of ``path``; for ONNX without onnxruntime None (with a warning) when
+    only the sample-image check would run, an error when --run-image or --run-eval asks for more."""
+    if path.endswith(".onnx"):
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            if args.run_image or args.run_eval:
+                raise SystemExit("--run-image and --run-eval run the ONNX file in onnxruntime: pip install onnxruntime")
+            logger.warning("onnxruntime is not installed: the ONNX file was not run (pip install onnxruntime)")
+            return None
+    return ExportedDetector(path)
+
+
+def largest_difference(eager, exported) -> float:
+    """Largest absolute difference of boxes (original-image pixels) and scores between two
+    ``Instances`` of the same image; their detections must correspond one to one."""
+    if len(eager) != len(exported) or not torch.equal(eager.pred_classes, exported.pred_classes):
+        raise RuntimeError(f"the exported graph found {len(exported)} detections (classes "
+                           f"{exported.pred_classes.tolist()}), the eager model {len(eager)} "
+                           f"({eager.pred_classes.tolist()})")
+    if not len(eager):
+        return 0.0
+    return max(float((eager.pred_boxes.tensor - exported.pred_boxes.tensor).abs().max()),
+               float((eager.scores - exported.scores).abs().max()))
+
+
+def compare(model, mapper, detector, image):
+    """(exported Instances, largest |exported - eager|) on one original ``image``, both in its pixels."""
     with torch.no_grad():
-        eager = model(inputs)[0]["instances"]
-    if args.format == "torchscript":
-        out = exported_model(args, model, adapter)(inputs)[0]["instances"]
-        return max_difference([eager.pred_boxes.tensor, eager.scores], [out.pred_boxes.tensor, out.scores])
-    try:
-        import onnxruntime
-    except ImportError:
-        logger.warning("onnxruntime is not installed: the ONNX file was not run")
-        return None
-    sess = onnxruntime.InferenceSession(os.path.join(args.output, "model.onnx"))
-    flat = flat_inputs(model, inputs)
-    out = sess.run(None, {i.name: t.numpy() for i, t in zip(sess.get_inputs(), flat)})
-    with torch.no_grad():
-        return max_difference(adapter(*flat), out)
+        eager = model([build_test_input(mapper, image)])[0]["instances"].to("cpu")
+    exported = detector(image)["instances"]
+    return exported, largest_difference(eager, exported)
 
 
-def run_eval(args, cfg, model, adapter):
-    """COCO evaluation of the exported TorchScript model on DATASETS.TEST[0] (as Detectron2's --run-eval)."""
-    dataset = cfg.DATASETS.TEST[0]
-    loader = build_detection_test_loader(cfg, dataset, mapper=DCTDatasetMapper(cfg, is_train=False))
+def run_image(args, model, mapper, detector):
+    """Detections of the exported file on ``args.run_image`` in original-image pixels: printed and
+    written to OUTPUT/detections.json, with the largest difference from the eager model."""
+    image = read_image(args.run_image, format=detector.input_format)
+    found, diff = compare(model, mapper, detector, image)
+    names = detector.class_names
+    detections = [{"class": int(c), "class_name": names[int(c)] if names else None, "score": float(s),
+                   "box": [round(float(v), 3) for v in b]}
+                  for b, s, c in zip(found.pred_boxes.tensor, found.scores, found.pred_classes)]
+    print(f"{len(detections)} detections on {args.run_image} ({image.shape[1]}x{image.shape[0]}), "
+          f"boxes x0 y0 x1 y1 in its pixels, from {detector.path}:")
+    for d in detections:
+        print(f"  {d['class_name'] or d['class']:>16} {d['score']:.3f}  " + " ".join(f"{v:8.1f}" for v in d["box"]))
+    out = os.path.join(args.output, "detections.json")
+    with open(out, "w") as f:
+        json.dump({"image": args.run_image, "graph": detector.path, "height": image.shape[0],
+                   "width": image.shape[1], "detections": detections, "largest_difference_from_eager": diff}, f,
+                  indent=2)
+    logger.info("Largest |exported - eager| on %s: %.3g (written to %s)", args.run_image, diff, out)
+
+
+def run_eval(args, test_datasets, detector):
+    """COCO evaluation of the exported file on the first of ``test_datasets`` (as Detectron2's
+    --run-eval); the loader uses the test mapper rebuilt from the export meta, as a deployer's would."""
+    if not test_datasets:
+        raise SystemExit("--run-eval evaluates on DATASETS.TEST[0], which is empty in this config")
+    dataset = test_datasets[0]
+    loader = build_detection_test_loader(get_detection_dataset_dicts([dataset], filter_empty=False),
+                                         mapper=detector.mapper)
     evaluator = COCOEvaluator(dataset, output_dir=os.path.join(args.output, "inference"))
-    metrics = inference_on_dataset(exported_model(args, model, adapter), loader, evaluator)
+    metrics = inference_on_dataset(lambda inputs: [detector.predict(x) for x in inputs], loader, evaluator)
     print_csv_format(metrics)
     return metrics
 
@@ -105,35 +135,32 @@ def main(argv=None):
     p.add_argument("--sample-image", required=True, help="image traced with (and checked on)")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--run-eval", action="store_true",
-                   help="evaluate the exported TorchScript model on DATASETS.TEST[0] (COCOEvaluator)")
+                   help="evaluate the exported file on DATASETS.TEST[0] (COCOEvaluator)")
+    p.add_argument("--run-image", metavar="IMAGE",
+                   help="run the exported file on this photo: detections in its pixels, printed and "
+                        "written to OUTPUT/detections.json")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
     args = p.parse_args(argv)
     setup_logger()  # detectron2 (evaluation results)
     setup_logger(name="freqdet")
     if args.format == "onnx" and args.export_method != "tracing":
         p.error("--format onnx needs --export-method tracing (ONNX is exported from a traced graph)")
-    if args.run_eval and args.format != "torchscript":
-        p.error("--run-eval evaluates TorchScript exports only")
     # No loader workers unless asked for: the CUDA context exists before the --run-eval loader forks.
     cfg = load_config(args.config_file, ["DATALOADER.NUM_WORKERS", 0, *args.opts])
     cfg.freeze()
     model = build_model(cfg).eval()
     SafeCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
-    inputs = export_inputs(cfg, read_image(args.sample_image, format=cfg.INPUT.FORMAT))
-    adapter = None
-    if args.export_method == "scripting":
-        export_scripting(model, args.output)
-    else:
-        adapter = export_tracing(model, inputs, args.format, args.output)
-        logger.info("Inputs schema: %s", adapter.inputs_schema)
-        logger.info("Outputs schema: %s", adapter.outputs_schema)
-    name = "model.onnx" if args.format == "onnx" else "model.ts"
-    logger.info("Exported %s", os.path.join(args.output, name))
-    diff = check(args, model, inputs, adapter)
-    if diff is not None:
-        logger.info("Largest |exported - eager| on the sample image: %.3g", diff)
+    mapper = DCTDatasetMapper(cfg, is_train=False)
+    path = export(args, model, mapper, dataset_class_names([*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN]))
+    detector = load_exported(args, path)
+    if detector is None:
+        return
+    _, diff = compare(model, mapper, detector, read_image(args.sample_image, format=mapper.image_format))
+    logger.info("Largest |exported - eager| on the sample image: %.3g", diff)
+    if args.run_image:
+        run_image(args, model, mapper, detector)
     if args.run_eval:
-        run_eval(args, cfg, model, adapter)
+        run_eval(args, cfg.DATASETS.TEST, detector)
 
 
 if __name__ == "__main__":
