@@ -1,6 +1,7 @@
 """Per-channel DCT statistics of a registered Detectron2 dataset, measured through the training mapper."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -16,10 +17,17 @@ logger = logging.getLogger(__name__)
 def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0):
     """``(channels, mean, std, num_images)`` of the DCT tensors the training mapper of
     ``cfg`` makes from a registered dataset (first ``max_images`` images if > 0)."""
+    from .mapper import DCTDatasetMapper
+
+    return mapper_dct_stats(DCTDatasetMapper(cfg, is_train=True), dataset_name, max_images, seed)
+
+
+def mapper_dct_stats(mapper, dataset_name: str, max_images: int = 0, seed: int = 0):
+    """``(channels, mean, std, num_images)`` of the DCT tensors a training ``DCTDatasetMapper`` makes
+    from a registered dataset (first ``max_images`` images if > 0): the statistics of any config
+    kind (yacs or LazyConfig) whose mapper is given."""
     from detectron2.data import DatasetCatalog
     from tqdm import tqdm
-
-    from .mapper import DCTDatasetMapper
 
     dicts = DatasetCatalog.get(dataset_name)
     if max_images > 0:
@@ -28,9 +36,9 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
         raise ValueError(f"dataset {dataset_name!r} has no images")
     np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
     # Statistics are of float32 coefficients, also when the model computes them (ON_DEVICE).
-    kwargs = DCTDatasetMapper.from_config(cfg, is_train=True)
-    spec = dataclasses.replace(kwargs["input_spec"], on_device=False, dtype="float32")
-    mapper = DCTDatasetMapper(**{**kwargs, "input_spec": spec})
+    spec = dataclasses.replace(mapper.input_spec, on_device=False, dtype="float32")
+    mapper = copy.copy(mapper)
+    mapper.input_spec = spec
     moments = RunningMoments(spec.num_channels)
     used = 0
     for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
