@@ -5,6 +5,9 @@
         --format torchscript --export-method tracing --sample-image photo.jpg --output output/export \\
         MODEL.WEIGHTS output/model_final.pth INPUT.DCT.ON_DEVICE True
 
+The config is a yacs .yaml (overrides KEY VALUE) or a LazyConfig .py (overrides key=value, e.g.
+train.init_checkpoint=output/model_final.pth).
+
 Writes OUTPUT/model.ts or OUTPUT/model.onnx, then runs the exported model on the sample input and
 logs its largest difference from the eager model (boxes and scores in original-image pixels for
 TorchScript; the raw graph outputs in onnxruntime for ONNX, when installed). --run-eval then
@@ -18,25 +21,23 @@ import argparse
 import logging
 import os
 
+# freqdet first: it imports Detectron2 without the known harmless warnings (freqdet.core.known_warnings)
+from freqdet.core.known_warnings import quiet_known_warnings
+from freqdet.detection.tool_config import ToolConfigError, add_dataset_argument, load_tool_config
+
 import torch
-from detectron2.data import build_detection_test_loader
-from detectron2.data.detection_utils import read_image
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.detection.config import load_config
 from freqdet.detection.export import (
-    export_inputs,
     export_scripting,
     export_tracing,
     flat_inputs,
     graph_inputs,
     postprocess,
 )
-from freqdet.detection.mapper import DCTDatasetMapper
-from freqdet.engine.checkpoint import SafeCheckpointer  # weights-only loading of untrusted files
+from freqdet.detection.inference import build_test_input
+from freqdet.detection.mapper import read_image
 
 logger = logging.getLogger("freqdet.detection.export")
 
@@ -87,10 +88,11 @@ def check(args, model, inputs, adapter):
         return max_difference(adapter(*flat), out)
 
 
-def run_eval(args, cfg, model, adapter):
-    """COCO evaluation of the exported TorchScript model on DATASETS.TEST[0] (as Detectron2's --run-eval)."""
-    dataset = cfg.DATASETS.TEST[0]
-    loader = build_detection_test_loader(cfg, dataset, mapper=DCTDatasetMapper(cfg, is_train=False))
+def run_eval(args, tc, model, adapter):
+    """COCO evaluation of the exported TorchScript model on the config's first test dataset (as Detectron2's
+    --run-eval)."""
+    dataset = tc.test_datasets[0]
+    loader = tc.build_test_loader(dataset)
     evaluator = COCOEvaluator(dataset, output_dir=os.path.join(args.output, "inference"))
     metrics = inference_on_dataset(exported_model(args, model, adapter), loader, evaluator)
     print_csv_format(metrics)
@@ -101,25 +103,28 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
     p.add_argument("--export-method", choices=["tracing", "scripting"], default="tracing")
-    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--config-file", required=True, metavar="FILE", help="yacs .yaml or LazyConfig .py")
     p.add_argument("--sample-image", required=True, help="image traced with (and checked on)")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--run-eval", action="store_true",
                    help="evaluate the exported TorchScript model on DATASETS.TEST[0] (COCOEvaluator)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
+    add_dataset_argument(p)
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                   help="config overrides, last: KEY VALUE pairs (yacs .yaml) or key=value (LazyConfig .py)")
     args = p.parse_args(argv)
+    quiet_known_warnings()
     setup_logger()  # detectron2 (evaluation results)
     setup_logger(name="freqdet")
     if args.format == "onnx" and args.export_method != "tracing":
         p.error("--format onnx needs --export-method tracing (ONNX is exported from a traced graph)")
     if args.run_eval and args.format != "torchscript":
         p.error("--run-eval evaluates TorchScript exports only")
-    # No loader workers unless asked for: the CUDA context exists before the --run-eval loader forks.
-    cfg = load_config(args.config_file, ["DATALOADER.NUM_WORKERS", 0, *args.opts])
-    cfg.freeze()
-    model = build_model(cfg).eval()
-    SafeCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
-    inputs = export_inputs(cfg, read_image(args.sample_image, format=cfg.INPUT.FORMAT))
+    try:
+        tc = load_tool_config(args.config_file, args.opts, args.dataset)
+    except ToolConfigError as e:
+        p.error(str(e))
+    model = tc.build_model()  # weights-only reads; tensors of other shapes are refused
+    inputs = [build_test_input(tc.build_mapper(is_train=False), read_image(args.sample_image, tc.input_format))]
     adapter = None
     if args.export_method == "scripting":
         export_scripting(model, args.output)
@@ -133,7 +138,7 @@ def main(argv=None):
     if diff is not None:
         logger.info("Largest |exported - eager| on the sample image: %.3g", diff)
     if args.run_eval:
-        run_eval(args, cfg, model, adapter)
+        run_eval(args, tc, model, adapter)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 A CPU machine with a pure-Python Detectron2 (``make install``) and torch 2.x prints, on every run,
 messages that look alarming but change nothing: fvcore's import-time ``torch.jit.script`` (a
 deprecation, although nothing is scripted), ``pkg_resources`` deprecated (imported by
-``detectron2.model_zoo``), torch's "No CUDA runtime is found" (CUDA_HOME set, no GPU) and the
+``detectron2.model_zoo``), torch's "No CUDA runtime is found" (CUDA_HOME set, no GPU), the
 "detectron2._C not built correctly: No module named 'detectron2._C'" row of Detectron2's
-environment table (the extension is not installed; ROIAlign and NMS come from torchvision).
+environment table (the extension is not installed; ROIAlign and NMS come from torchvision), and two
+deprecation notes torch gives Detectron2's own code at every inference (``torch.meshgrid`` without
+``indexing``, ``is_fx_tracing``).
 
 :func:`quiet_known_warnings` hides exactly those messages and nothing else: each is matched by
 its text (and, for the ``_C`` row, only when the module is missing, not when a build is broken).
@@ -28,10 +30,13 @@ SHOW_WARNINGS_ENV = "FREQDET_SHOW_WARNINGS"
 KNOWN_PYTHON_WARNINGS = (
     (FutureWarning, r"`torch\.jit\.script` is deprecated", "fvcore.nn decorates its losses when imported"),
     (Warning, r"pkg_resources is deprecated as an API", "detectron2.model_zoo imports pkg_resources"),
+    (UserWarning, r"torch\.meshgrid: in an upcoming release, it will be required to pass the indexing argument",
+     "Detectron2's anchor generator"),
 )
 # Log records: (logger name, regex matched at the start of the message).
 KNOWN_LOG_RECORDS = (
     ("torch.utils.cpp_extension", r"No CUDA runtime is found"),  # CUDA_HOME set on a machine without a GPU
+    ("torch.fx._symbolic_trace", r"is_fx_tracing will return true for both"),  # Detectron2's poolers ask it
 )
 # The row of Detectron2's "Environment info" table (logged by default_setup on the "detectron2" logger)
 # saying the C++ extension is not installed at all; other _C failures (a broken build) stay.

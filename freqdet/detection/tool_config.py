@@ -289,6 +289,22 @@ class ToolConfig:
         SafeCheckpointer(model, allow_partial=self.weights_partial).load(self.weights)
         return model
 
+    def build_predictor(self):
+        """``predictor(image)`` -> Detectron2's outputs for one ``(H, W, 3)`` image in ``input_format``: the
+        test mapper's resize and DCT, then the model with its weights (:class:`~.inference.DCTPredictor`'s
+        job, for either config kind)."""
+        import torch
+
+        from .inference import build_test_input
+
+        model, mapper = self.build_model(), self.build_mapper(is_train=False)
+
+        @torch.no_grad()
+        def predictor(image):
+            return model([build_test_input(mapper, image)])[0]
+
+        return predictor
+
     def build_test_loader(self, dataset_name: str):
         """Detectron2's test loader over ``dataset_name`` with the test mapper (no workers)."""
         from detectron2.data import build_detection_test_loader
