@@ -191,16 +191,13 @@ def argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentParser:
     return add_dataset_argument(parser)
 
 
-def check_tool_args(args) -> str:
-    """The config kind of ``args.config_file``, after checking the overrides and ``--dataset`` specs:
-    what a tool verifies before it starts processes (raises :class:`ToolConfigError`)."""
+def check_tool_args(args) -> "ToolConfig":
+    """The config of ``args.config_file`` + ``args.opts`` after ``args.dataset`` is registered: what a tool
+    loads once before it starts processes, so a wrong override or ``--dataset`` stops it with one line
+    (raises :class:`ToolConfigError`)."""
     if not args.config_file:
         raise ToolConfigError("--config-file is required")
-    kind = config_kind(args.config_file)
-    check_overrides(kind, args.config_file, args.opts)
-    for spec in getattr(args, "dataset", None) or ():
-        check_dataset_spec(spec)
-    return kind
+    return load_tool_config(args.config_file, args.opts, getattr(args, "dataset", None) or ())
 
 
 def training_main(config_file: str):
@@ -239,8 +236,9 @@ def load_lazy_config(path: str, opts: Sequence[str] = ()):
     except Exception as e:  # Hydra's parser: say which override and how lists/indices are written
         raise ToolConfigError(
             f"{path}: could not apply the overrides {opts}: {str(e).splitlines()[0]}. LazyConfig overrides are "
-            "key=value with list items by index and lists in brackets without spaces, e.g. "
-            "dataloader.train.mapper.augmentations.0.short_edge_length=[256,288]") from None
+            "key=value; a list item is addressed by a dot and its position (augmentations.0, not [0]) and a "
+            "list value is written in brackets without spaces, quoted for the shell, e.g. "
+            "'dataloader.train.mapper.augmentations.0.short_edge_length=[256,288]'") from None
 
 
 def _names(value) -> tuple:
