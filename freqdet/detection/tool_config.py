@@ -67,16 +67,9 @@ def config_kind(path: str) -> str:
         raise ToolConfigError(f"--config-file {path!r}: expected a yacs .yaml or a LazyConfig .py file")
     if not os.path.isfile(path):
         raise ToolConfigError(f"--config-file {path!r} does not exist")
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            top = yaml.safe_load(f)
-    except yaml.YAMLError:
-        return YACS  # yacs reports the syntax error with its own message
-    if isinstance(top, dict) and {"model", "dataloader"} <= set(top):
-        return LAZY
-    return YACS
+    with open(path, encoding="utf-8") as f:  # top-level keys only (a saved LazyConfig has python/object tags)
+        top = set(re.findall(r"^([A-Za-z_]\w*):", f.read(), flags=re.M))
+    return LAZY if {"model", "dataloader"} <= top else YACS
 
 
 def check_overrides(kind: str, path: str, opts: Sequence[str]) -> list:
