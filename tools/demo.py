@@ -23,6 +23,7 @@ from freqdet.detection.tool_config import (
     ToolConfigError,
     add_dataset_argument,
     load_tool_config,
+    register_datasets,
     split_overrides,
 )
 
@@ -94,10 +95,11 @@ def main(argv=None):
     quiet_known_warnings()
     parser, args = parse_args(argv)
     try:
-        tc = load_tool_config(args.config_file, args.opts, args.dataset)
+        registered = register_datasets(args.dataset)
+        tc = load_tool_config(args.config_file, args.opts)
     except ToolConfigError as e:
         parser.error(str(e))
-    names = [s.partition("=")[0] for s in args.dataset] or list(tc.test_datasets)
+    names = registered or list(tc.test_datasets)
     meta = class_metadata(names[0] if names else None)
     predictor = tc.build_predictor()
     files = list_images(args.input)[: args.max_images or None]
