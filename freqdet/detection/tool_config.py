@@ -35,9 +35,10 @@ from freqdet.core.input_spec import InputSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LAZY", "YACS", "ToolConfig", "ToolConfigError", "add_dataset_argument", "argument_parser",
-           "check_dataset_spec", "check_overrides", "check_tool_args", "config_kind", "ensure_stats", "load_tool_config", "parse_dataset_spec",
-           "register_datasets", "split_overrides", "training_main"]
+__all__ = ["LAZY", "YACS", "LazyToolConfig", "ToolConfig", "ToolConfigError", "YacsToolConfig", "add_dataset_argument", "argument_parser",
+           "check_dataset_spec", "check_overrides", "check_tool_args", "config_kind", "ensure_stats",
+           "load_lazy_config", "load_tool_config", "load_yacs_config", "parse_dataset_spec", "register_datasets",
+           "split_overrides", "training_main"]
 
 YACS, LAZY = "yacs", "lazy"
 # Images a missing LazyConfig statistics file is computed from (MODEL.PIXEL_STATS_MAX_IMAGES' default;
@@ -241,7 +242,8 @@ def _names(value) -> tuple:
 
 
 class ToolConfig:
-    """A loaded config as the tools use it. ``cfg`` is the CfgNode (yacs) or the LazyConfig DictConfig."""
+    """A loaded config as the tools use it (:class:`YacsToolConfig` or :class:`LazyToolConfig`). ``cfg`` is
+    the CfgNode or the LazyConfig DictConfig itself, for what only one kind has."""
 
     kind: str
 
@@ -303,9 +305,6 @@ class ToolConfig:
         return build_detection_test_loader(dataset=_dataset_dicts(dataset_name), mapper=self.build_mapper(False),
                                            num_workers=0)
 
-    def set_stats_file(self, path: str) -> None:
-        raise NotImplementedError
-
 
 def _dataset_dicts(name):
     from detectron2.data import get_detection_dataset_dicts
@@ -314,6 +313,8 @@ def _dataset_dicts(name):
 
 
 class YacsToolConfig(ToolConfig):
+    """A yacs ``CfgNode`` (:func:`freqdet.detection.config.load_config`)."""
+
     kind = YACS
 
     weights = property(lambda self: self.cfg.MODEL.WEIGHTS)
@@ -342,15 +343,11 @@ class YacsToolConfig(ToolConfig):
 
         return build_model(self.cfg)
 
-    def set_stats_file(self, path):
-        frozen = self.cfg.is_frozen()
-        self.cfg.defrost()
-        self.cfg.MODEL.PIXEL_STATS_FILE = path
-        if frozen:
-            self.cfg.freeze()
-
 
 class LazyToolConfig(ToolConfig):
+    """A LazyConfig built like :mod:`freqdet.model_zoo.lazy`'s: ``model`` (FreqRCNN), ``dataloader.train/test``
+    with a DCTDatasetMapper, Detectron2's ``train`` keys."""
+
     kind = LAZY
 
     weights = property(lambda self: self.cfg.train.get("init_checkpoint", "") or "")
@@ -404,11 +401,6 @@ class LazyToolConfig(ToolConfig):
 
         return instantiate(self.cfg.model).to(self.device)
 
-    def set_stats_file(self, path):
-        if self._pixel_mean is None:
-            raise ToolConfigError(f"{self.path}: model.pixel_mean is inline, not read from a statistics file")
-        self.cfg.model.pixel_mean.path = path
-
 
 def load_tool_config(path: str, opts: Sequence[str] = (), datasets: Sequence[str] = ()) -> ToolConfig:
     """The config at ``path`` (yacs or LazyConfig) with its overrides, after registering ``datasets``
@@ -425,9 +417,9 @@ def load_tool_config(path: str, opts: Sequence[str] = (), datasets: Sequence[str
 def ensure_stats(tc: ToolConfig) -> Optional[str]:
     """Compute and cache a missing statistics file, for either config kind; returns its path (None for
     inline statistics). yacs: :func:`freqdet.detection.stats.ensure_dct_stats`. LazyConfig: the same
-    measurement of ``model.pixel_mean.path`` (all 192 channels through the training mapper, first
-    ``MODEL.PIXEL_STATS_MAX_IMAGES``' default of images of the first training dataset) on the main
-    process, the others waiting."""
+    measurement for ``model.pixel_mean.path`` (all 192 channels through the training mapper, over at most
+    :data:`LAZY_STATS_MAX_IMAGES` images of the first training dataset) on the main process, the others
+    waiting."""
     from detectron2.utils import comm
 
     from freqdet.core.stats import save_dct_stats
