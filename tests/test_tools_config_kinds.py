@@ -23,9 +23,12 @@ YAML = os.path.join(REPO, "configs", "Demo", "mask_rcnn_dct24_R_50_FPN_demo.yaml
 # The same small run in each style (the demo configs: DCT-24, s=1, GroupNorm, 5 classes, CPU).
 LAZY_SMALL = [
     "train.device=cpu", "dataloader.train.total_batch_size=2", "dataloader.train.num_workers=0",
-    "dataloader.test.num_workers=0", "dataloader.train.dataset.names=mine_train", "dataloader.test.dataset.names=mine_val",
-    "dataloader.train.mapper.augmentations.0.short_edge_length=[128]", "dataloader.train.mapper.augmentations.0.max_size=128",
-    "dataloader.test.mapper.augmentations.0.short_edge_length=128", "dataloader.test.mapper.augmentations.0.max_size=128",
+    "dataloader.test.num_workers=0", "dataloader.train.dataset.names=mine_train",
+    "dataloader.test.dataset.names=mine_val",
+    "dataloader.train.mapper.augmentations.0.short_edge_length=[128]",
+    "dataloader.train.mapper.augmentations.0.max_size=128",
+    "dataloader.test.mapper.augmentations.0.short_edge_length=128",
+    "dataloader.test.mapper.augmentations.0.max_size=128",
     "model.roi_heads.batch_size_per_image=16", "model.proposal_generator.batch_size_per_image=32",
     "model.proposal_generator.post_nms_topk=[64,32]", "model.roi_heads.box_predictor.test_score_thresh=0.0",
 ]
@@ -33,8 +36,9 @@ YACS_SMALL = [
     "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
     "DATASETS.TRAIN", '("mine_train",)', "DATASETS.TEST", '("mine_val",)',
     "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.MIN_SIZE_TEST", "128",
-    "INPUT.MAX_SIZE_TEST", "128", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16", "MODEL.RPN.BATCH_SIZE_PER_IMAGE", "32",
-    "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64", "MODEL.RPN.POST_NMS_TOPK_TEST", "32", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+    "INPUT.MAX_SIZE_TEST", "128", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16",
+    "MODEL.RPN.BATCH_SIZE_PER_IMAGE", "32", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64",
+    "MODEL.RPN.POST_NMS_TOPK_TEST", "32", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
 ]
 
 
@@ -81,8 +85,8 @@ def trained(data):
     """tools/train_net.py on the .py: the LazyConfig trainer, statistics computed first (the file is missing)."""
     out = data["base"] / "lazy_train"
     auto = data["base"] / "auto" / "dct_stats.json"
-    proc = tool("train_net.py", "--config-file", PY, *data["flags"], "train.max_iter=2", "train.log_period=1", f"train.output_dir={out}",
-                f"model.pixel_mean.path={auto}", *LAZY_SMALL, env=data["env"])
+    proc = tool("train_net.py", "--config-file", PY, *data["flags"], "train.max_iter=2", "train.log_period=1",
+                f"train.output_dir={out}", f"model.pixel_mean.path={auto}", *LAZY_SMALL, env=data["env"])
     return {"out": out, "stats": auto, "weights": out / "model_final.pth", "stderr": proc.stderr,
             "log": proc.stdout + proc.stderr}
 
@@ -91,7 +95,8 @@ def test_train_net_trains_a_lazyconfig(trained):
     with open(trained["out"] / "metrics.json") as f:
         assert [r["iteration"] for r in map(json.loads, f) if "total_loss" in r] == [0, 1]
     assert trained["weights"].is_file()
-    assert "model.pixel_mean.path=" in trained["log"] and "does not exist: computing the DCT statistics" in trained["log"]
+    assert "model.pixel_mean.path=" in trained["log"]
+    assert "does not exist: computing the DCT statistics" in trained["log"]
     with open(trained["stats"]) as f:
         assert json.load(f)["dataset"] == "mine_train"
     assert "Evaluation results for bbox" in trained["log"]  # the final evaluation, on mine_val

@@ -35,10 +35,10 @@ from freqdet.core.input_spec import InputSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LAZY", "YACS", "LazyToolConfig", "ToolConfig", "ToolConfigError", "YacsToolConfig", "add_dataset_argument", "argument_parser",
-           "check_dataset_spec", "check_overrides", "check_tool_args", "config_kind", "ensure_stats",
-           "load_lazy_config", "load_tool_config", "load_yacs_config", "parse_dataset_spec", "register_datasets",
-           "split_overrides", "training_main"]
+__all__ = ["LAZY", "YACS", "LazyToolConfig", "ToolConfig", "ToolConfigError", "YacsToolConfig",
+           "add_dataset_argument", "argument_parser", "check_dataset_spec", "check_overrides", "check_tool_args",
+           "config_kind", "ensure_stats", "load_lazy_config", "load_tool_config", "load_yacs_config",
+           "parse_dataset_spec", "register_datasets", "split_overrides", "training_main"]
 
 YACS, LAZY = "yacs", "lazy"
 # Images a missing LazyConfig statistics file is computed from (MODEL.PIXEL_STATS_MAX_IMAGES' default;
