@@ -45,7 +45,7 @@ demo: install
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) MODEL.PIXEL_STATS_FILE $(DEMO_DIR)/dct_stats.json \
 		OUTPUT_DIR $(DEMO_DIR)/train
 	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input datasets/demo/val --max-images 4 \
-		--output $(DEMO_DIR)/predictions.png --opts MODEL.PIXEL_STATS_FILE $(DEMO_DIR)/dct_stats.json \
+		--output $(DEMO_DIR)/predictions.png MODEL.PIXEL_STATS_FILE $(DEMO_DIR)/dct_stats.json \
 		MODEL.WEIGHTS $(DEMO_DIR)/train/model_final.pth
 
 # Debian's Fashion-MNIST, a real labelled set available offline; apt-get runs only when the

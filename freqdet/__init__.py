@@ -15,7 +15,10 @@ except ImportError:  # the core and the classifiers' models work without it
     HAS_DETECTRON2 = False
 else:
     HAS_DETECTRON2 = True
-    from . import detection  # noqa: F401  (registers backbones and FreqRCNN)
+    from .core.known_warnings import quiet_import_warnings
+
+    with quiet_import_warnings():  # fvcore's import-time torch.jit.script deprecation (FREQDET_SHOW_WARNINGS=1 shows it)
+        from . import detection  # noqa: F401  (registers backbones and FreqRCNN)
     from .detection.config import add_freqdet_config  # noqa: F401
     from .synthetic.register import register_demo_datasets
 

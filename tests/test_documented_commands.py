@@ -155,3 +155,27 @@ def test_every_config_loads():
         cfg = get_cfg()
         add_freqdet_config(cfg)
         cfg.merge_from_file(path)
+
+
+def test_documented_lazyconfig_overrides_apply():
+    """Every key=value override written after a LazyConfig (.py) goes through Hydra's parser onto that config,
+    and no documented command gives a .py config KEY VALUE pairs or a .yaml config key=value ones."""
+    from freqdet.detection.tool_config import config_kind, load_lazy_config
+
+    checked = 0
+    for doc, script, tokens in COMMANDS:
+        if "--config-file" not in tokens:
+            continue
+        config = tokens[tokens.index("--config-file") + 1]
+        path = os.path.join(REPO, config)
+        if not os.path.isfile(path):
+            continue  # placeholders such as <this config>
+        overrides = [t for t in tokens if re.match(r"^[a-z_][\w.]*=", t)]
+        yacs_keys = [t for t in tokens if KEY.match(t)]
+        if config_kind(path) == "lazy":
+            assert not yacs_keys, f"{doc}: {script} gives the LazyConfig {config} yacs keys {yacs_keys}"
+            load_lazy_config(path, overrides)  # raises naming the override Hydra cannot parse
+            checked += len(overrides)
+        else:
+            assert not overrides, f"{doc}: {script} gives the yacs config {config} key=value overrides {overrides}"
+    assert checked >= 5  # README and docs/configs.md write LazyConfig overrides

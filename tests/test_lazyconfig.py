@@ -24,6 +24,7 @@ def state_shapes(model):
 @pytest.mark.parametrize("name", [
     DEMO, "COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x",
     "COCO-InstanceSegmentation/mask_rcnn_dct24_s1_R_50_FPN_1x", "COCO-Detection/faster_rcnn_dct24_R_50_FPN_1x",
+    "COCO-Detection/faster_rcnn_dct24_s1_R_50_FPN_1x",
 ])
 def test_lazy_and_yacs_configs_build_the_same_network(name):
     lazy = model_zoo.get_config(name + ".py")
@@ -39,14 +40,46 @@ def test_lazy_and_yacs_configs_build_the_same_network(name):
     assert (a.input_spec.channels, a.input_spec.upsample) == (b.input_spec.channels, b.input_spec.upsample)
 
 
+# The image-size overrides the README shows (Hydra's spelling: list items by ".0", lists in brackets without spaces).
+SIZES = ["dataloader.train.mapper.augmentations.0.short_edge_length=[512,576,640]",
+         "dataloader.train.mapper.augmentations.0.max_size=1066",
+         "dataloader.test.mapper.augmentations.0.short_edge_length=640",
+         "dataloader.test.mapper.augmentations.0.max_size=1066"]
+
+
+def test_documented_image_size_overrides_work(china):
+    """The README's override of a LazyConfig's image sizes parses and reaches both mappers."""
+    from detectron2.data import transforms as T
+
+    from freqdet.detection.inference import build_test_input
+    from freqdet.detection.tool_config import load_tool_config
+
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert all(o in readme for o in SIZES)
+    tc = load_tool_config(os.path.join(REPO, "configs", "COCO-InstanceSegmentation", "mask_rcnn_dct24_R_50_FPN_1x.py"),
+                          SIZES)
+    image = china[:, :, ::-1]  # 427x640, BGR as the config reads
+    test = build_test_input(tc.build_mapper(is_train=False), image)
+    assert test["image_size"] == (640, 959) and test["image"].shape == (24, 160, 240)  # s=2: grid h*2/8
+    train = tc.build_mapper(is_train=True)
+    shorts = set()
+    for _ in range(30):
+        aug = T.AugInput(image)
+        train.augmentations(aug)
+        h, w = aug.image.shape[:2]
+        assert max(h, w) <= 1066
+        shorts.add(min(h, w))
+    assert shorts == {512, 576, 640}
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     base = tmp_path_factory.mktemp("data")
     generate_demo_dataset(base / "demo", num_train=4, num_val=2, image_size=128, seed=1)
     env = {**os.environ, "FREQDET_DATASETS": str(base), "PYTHONWARNINGS": "ignore"}
     stats = base / "stats.json"
-    run(["tools/compute_dct_stats.py", "--config-file", "configs/" + DEMO + ".yaml", "--output", stats,
-         "DATALOADER.NUM_WORKERS", "0"], env)
+    run(["tools/compute_dct_stats.py", "--config-file", "configs/" + DEMO + ".py", "--output", stats], env)
     return {"env": env, "stats": stats}
 
 
@@ -63,6 +96,8 @@ def lazy_train(tiny, out, *extra):
         f"model.pixel_mean.path={tiny['stats']}", f"train.output_dir={out}",
         "model.roi_heads.batch_size_per_image=16", "model.proposal_generator.batch_size_per_image=32",
         "model.proposal_generator.post_nms_topk=[64,32]", "train.log_period=1",
+        "dataloader.train.mapper.augmentations.0.short_edge_length=[128,160]",  # sizes as the README writes them
+        "dataloader.train.mapper.augmentations.0.max_size=160", "dataloader.test.mapper.augmentations.0.max_size=160",
     ]
     return run(["tools/lazyconfig_train_net.py", "--config-file", "configs/" + DEMO + ".py", "--dist-url", "auto", *extra, *small],
                tiny["env"])

@@ -212,7 +212,7 @@ def test_demo_script_writes_predictions(tiny, trained_mask_rcnn, tmp_path):
     out = tmp_path / "pred.png"
     run(["tools/demo.py", "--config-file", DEMO_CONFIG, "--input", tiny["root"] / "demo" / "val",
          "--output", out, "--confidence-threshold", "0.0",
-         "--opts", *TINY, "MODEL.PIXEL_STATS_FILE", tiny["stats"],
+         *TINY, "MODEL.PIXEL_STATS_FILE", tiny["stats"],  # overrides last, as for train_net.py
          "MODEL.WEIGHTS", trained_mask_rcnn / "model_final.pth"], tiny["env"])
     import cv2
 

@@ -11,6 +11,9 @@ onnxruntime or TorchScript, rescale to the original image) on the sample image a
 difference from the eager model in original-image pixels. --run-image IMAGE does the same on
 another photo, prints its detections in original-image pixels and writes them to
 OUTPUT/detections.json. --run-eval evaluates the exported file on DATASETS.TEST[0] with COCOEvaluator.
+
+The config is a yacs .yaml (overrides KEY VALUE) or a LazyConfig .py (overrides key=value, e.g.
+train.init_checkpoint=output/model_final.pth); --dataset NAME=JSON:IMAGE_ROOT registers COCO json data.
 --format onnx needs --export-method tracing (Detectron2 exports ONNX from traced graphs only).
 With INPUT.DCT.ON_DEVICE True the graph computes the DCT itself and takes the resized uint8
 (3, H, W) image in INPUT.FORMAT, like an RGB model; otherwise it takes the DCT tensor and the
@@ -21,18 +24,18 @@ import json
 import logging
 import os
 
+# freqdet first: it imports Detectron2 without the known harmless warnings (freqdet.core.known_warnings)
+from freqdet.core.known_warnings import quiet_known_warnings
+from freqdet.detection.tool_config import ToolConfigError, add_dataset_argument, load_tool_config
+
 import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset, print_csv_format
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.detection.config import load_config
 from freqdet.detection.export import ExportedDetector, export_scripting, export_tracing
 from freqdet.detection.inference import build_test_input
-from freqdet.detection.mapper import DCTDatasetMapper, read_image
-from freqdet.engine.checkpoint import SafeCheckpointer  # weights-only loading of untrusted files
+from freqdet.detection.mapper import read_image
 
 logger = logging.getLogger("freqdet.detection.export")
 
@@ -131,7 +134,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
     p.add_argument("--export-method", choices=["tracing", "scripting"], default="tracing")
-    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--config-file", required=True, metavar="FILE", help="yacs .yaml or LazyConfig .py")
     p.add_argument("--sample-image", required=True, help="image traced with (and checked on)")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--run-eval", action="store_true",
@@ -139,19 +142,22 @@ def main(argv=None):
     p.add_argument("--run-image", metavar="IMAGE",
                    help="run the exported file on this photo: detections in its pixels, printed and "
                         "written to OUTPUT/detections.json")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
+    add_dataset_argument(p)
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                   help="config overrides, last: KEY VALUE pairs (yacs .yaml) or key=value (LazyConfig .py)")
     args = p.parse_args(argv)
+    quiet_known_warnings()
     setup_logger()  # detectron2 (evaluation results)
     setup_logger(name="freqdet")
     if args.format == "onnx" and args.export_method != "tracing":
         p.error("--format onnx needs --export-method tracing (ONNX is exported from a traced graph)")
-    # No loader workers unless asked for: the CUDA context exists before the --run-eval loader forks.
-    cfg = load_config(args.config_file, ["DATALOADER.NUM_WORKERS", 0, *args.opts])
-    cfg.freeze()
-    model = build_model(cfg).eval()
-    SafeCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS)
-    mapper = DCTDatasetMapper(cfg, is_train=False)
-    path = export(args, model, mapper, dataset_class_names([*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN]))
+    try:
+        tc = load_tool_config(args.config_file, args.opts, args.dataset)
+    except ToolConfigError as e:
+        p.error(str(e))
+    model = tc.build_model()  # weights-only reads; tensors of other shapes are refused
+    mapper = tc.build_mapper(is_train=False)
+    path = export(args, model, mapper, dataset_class_names([*tc.test_datasets, *tc.train_datasets]))
     detector = load_exported(args, path)
     if detector is None:
         return
@@ -160,7 +166,7 @@ def main(argv=None):
     if args.run_image:
         run_image(args, model, mapper, detector)
     if args.run_eval:
-        run_eval(args, cfg.DATASETS.TEST, detector)
+        run_eval(args, tc.test_datasets, detector)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,29 @@
     python tools/lazyconfig_train_net.py --config-file ... --eval-only train.init_checkpoint=output/model_final.pth
     python tools/lazyconfig_train_net.py --config-file ... --resume
 
-The logic is :mod:`freqdet.detection.lazy_train`.
+The logic is :mod:`freqdet.detection.lazy_train`; a missing ``model.pixel_mean.path`` is computed
+first and cached, and ``--dataset NAME=JSON:IMAGE_ROOT`` registers COCO-format json datasets. This
+script and tools/train_net.py are one entry point: each trains a ``.py`` with the LazyConfig trainer
+and a yacs ``.yaml`` with Detectron2's DefaultTrainer.
 """
-from detectron2.engine import default_argument_parser, launch
+# freqdet first: it imports Detectron2 without the known harmless warnings (freqdet.core.known_warnings)
+from freqdet.core.known_warnings import quiet_known_warnings
+from freqdet.detection.tool_config import ToolConfigError, argument_parser, check_tool_args, training_main
 
-import freqdet  # noqa: F401  (registers the demo datasets)
-from freqdet.detection.lazy_train import main
+from detectron2.engine import launch
+
+
+def main(argv=None):
+    quiet_known_warnings()
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_tool_args(args)
+    except ToolConfigError as e:
+        parser.error(str(e))
+    launch(training_main(args.config_file), args.num_gpus, num_machines=args.num_machines,
+           machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    main()

@@ -77,6 +77,14 @@ def add_freqdet_config(cfg):
     # images give stable statistics.
     _C.MODEL.PIXEL_STATS_MAX_IMAGES = 5000
 
+    # ---- Weights ------------------------------------------------------------------------------
+    # False: MODEL.WEIGHTS whose tensors have other shapes than the model's (another class count,
+    # norm or channel subset) stop the run with the list of those keys, where Detectron2 would only
+    # log "Skip loading parameter" and go on with a partly random model. True: load the rest and
+    # keep those initialised, as for fine-tuning to new classes. Missing or extra keys (a backbone
+    # file without heads) load either way. LazyConfig: train.init_checkpoint_partial.
+    _C.MODEL.WEIGHTS_PARTIAL = False
+
     # ---- Unreadable images -------------------------------------------------------------------
     # False (Detectron2's behaviour): a training image that cannot be opened (missing file, a
     # directory) or decoded stops the run with an error naming the file and the reason. True: the training mapper logs a warning naming

@@ -34,7 +34,7 @@ class DCTPredictor:
     def __init__(self, cfg):
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg).eval()
-        SafeCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        SafeCheckpointer(self.model, allow_partial=cfg.MODEL.WEIGHTS_PARTIAL).load(cfg.MODEL.WEIGHTS)
         self.mapper = DCTDatasetMapper(self.cfg, is_train=False)
         self.input_format = cfg.INPUT.FORMAT
 

@@ -10,6 +10,7 @@ line naming what differed; a file the user made is refused, never overwritten.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -25,7 +26,8 @@ from freqdet.core.stats import (
 from .config import input_spec, train_augmentations
 
 __all__ = ["DESCRIPTIVE_FIELDS", "augmentation_text", "check_stats_input", "dataset_dct_stats", "dataset_identity",
-           "ensure_dct_stats", "stats_identity"]
+           "mapper_dct_stats",
+           "ensure_dct_stats", "ensure_stats_file", "mapper_input_identity", "stats_identity"]
 logger = logging.getLogger(__name__)
 
 KEY = "MODEL.PIXEL_STATS_FILE"
@@ -41,10 +43,19 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
     ``cfg`` makes from a registered dataset (first ``max_images`` images if > 0).
 
     ``dicts``: the dataset's dicts when already loaded (else ``DatasetCatalog.get``)."""
+    from .mapper import DCTDatasetMapper
+
+    return mapper_dct_stats(DCTDatasetMapper(cfg, is_train=True), dataset_name, max_images, seed, dicts)
+
+
+def mapper_dct_stats(mapper, dataset_name: str, max_images: int = 0, seed: int = 0, dicts: Optional[list] = None,
+                     channels=None):
+    """``(channels, mean, std, num_images)`` of the DCT tensors a training ``DCTDatasetMapper`` makes
+    from a registered dataset (first ``max_images`` images if > 0): the statistics of any config
+    kind (yacs or LazyConfig) whose mapper is given. ``dicts``: the dataset's dicts when already loaded;
+    ``channels``: measure these instead of the mapper's (e.g. ``"192"``: one file for every subset)."""
     from detectron2.data import DatasetCatalog
     from tqdm import tqdm
-
-    from .mapper import DCTDatasetMapper
 
     if dicts is None:
         dicts = DatasetCatalog.get(dataset_name)
@@ -54,9 +65,10 @@ def dataset_dct_stats(cfg, dataset_name: str, max_images: int = 0, seed: int = 0
         raise ValueError(f"dataset {dataset_name!r} has no images")
     np.random.seed(seed)  # Detectron2's augmentations draw from NumPy's global generator
     # Statistics are of float32 coefficients, also when the model computes them (ON_DEVICE).
-    kwargs = DCTDatasetMapper.from_config(cfg, is_train=True)
-    spec = dataclasses.replace(kwargs["input_spec"], on_device=False, dtype="float32")
-    mapper = DCTDatasetMapper(**{**kwargs, "input_spec": spec})
+    spec = dataclasses.replace(mapper.input_spec, on_device=False, dtype="float32",
+                               channels=mapper.input_spec.channels if channels is None else channels)
+    mapper = copy.copy(mapper)
+    mapper.input_spec = spec
     moments = RunningMoments(spec.num_channels)
     used = 0
     for d in tqdm(dicts, desc=f"DCT stats {dataset_name}", unit="img"):
@@ -87,9 +99,17 @@ def augmentation_text(augmentations) -> str:
 
 def input_identity(cfg) -> dict:
     """The part of a statistics file's identity that the config alone fixes (the model build checks it)."""
-    spec = input_spec(cfg)
+    return _input_identity(input_spec(cfg), train_augmentations(cfg), cfg.INPUT.FORMAT)
+
+
+def mapper_input_identity(mapper) -> dict:
+    """:func:`input_identity` of a training ``DCTDatasetMapper`` (any config kind: yacs or LazyConfig)."""
+    return _input_identity(mapper.input_spec, mapper.augmentations.augs, mapper.image_format)
+
+
+def _input_identity(spec, augmentations, input_format: str) -> dict:
     return {"upsample": spec.upsample, "from_source": spec.from_source,
-            "augmentation": augmentation_text(train_augmentations(cfg)), "input_format": cfg.INPUT.FORMAT}
+            "augmentation": augmentation_text(augmentations), "input_format": input_format}
 
 
 def dataset_identity(dataset_name: str, dicts: Optional[list] = None) -> dict:
@@ -148,26 +168,39 @@ def ensure_dct_stats(cfg, dicts: Optional[list] = None, require_dataset: bool = 
     ``dicts``: ``DATASETS.TRAIN[0]``'s dataset dicts when already loaded. ``require_dataset`` False
     (evaluation): when the training dataset cannot be loaded, an existing file is used unchecked.
     """
+    from .mapper import DCTDatasetMapper
+
+    return ensure_stats_file(cfg.MODEL.PIXEL_STATS_FILE, KEY, lambda: DCTDatasetMapper(cfg, is_train=True),
+                             cfg.DATASETS.TRAIN, cfg.MODEL.PIXEL_STATS_MAX_IMAGES, dicts, require_dataset,
+                             max_images_key="MODEL.PIXEL_STATS_MAX_IMAGES")
+
+
+def ensure_stats_file(path: str, key: str, build_mapper, train_datasets, max_images: int,
+                      dicts: Optional[list] = None, require_dataset: bool = True,
+                      max_images_key: str = "the cap") -> Optional[str]:
+    """:func:`ensure_dct_stats` for any config kind: ``path`` is named ``key`` in messages, ``build_mapper()``
+    gives the training ``DCTDatasetMapper``, ``train_datasets[0]`` is measured (first ``max_images``)."""
     from detectron2.utils import comm
 
-    path = cfg.MODEL.PIXEL_STATS_FILE
     if not path:
         return None
     if comm.is_main_process():
-        _ensure_on_main_process(cfg, path, dicts, require_dataset)
+        _ensure_on_main_process(path, key, build_mapper, list(train_datasets), max_images, dicts, require_dataset,
+                                max_images_key)
     comm.synchronize()
     return path
 
 
-def _ensure_on_main_process(cfg, path: str, dicts: Optional[list], require_dataset: bool) -> None:
+def _ensure_on_main_process(path, key, build_mapper, train_datasets, max_images, dicts, require_dataset,
+                            max_images_key) -> None:
     from detectron2.data import DatasetCatalog
 
-    if not cfg.DATASETS.TRAIN:
+    if not train_datasets:
         if os.path.exists(path):
             return  # no dataset to compare with; the model build checks s and the augmentation
-        raise FileNotFoundError(f"{KEY}={path!r} does not exist and DATASETS.TRAIN is empty, "
+        raise FileNotFoundError(f"{key}={path!r} does not exist and the config has no training dataset, "
                                 "so it cannot be computed; run tools/compute_dct_stats.py")
-    dataset = cfg.DATASETS.TRAIN[0]
+    dataset = train_datasets[0]
     if dicts is None:
         try:
             dicts = DatasetCatalog.get(dataset)
@@ -175,34 +208,31 @@ def _ensure_on_main_process(cfg, path: str, dicts: Optional[list], require_datas
             if require_dataset or not os.path.exists(path):
                 raise
             logger.warning("%s=%r is used without checking it against %s, whose dicts cannot be loaded (%s: %s)",
-                           KEY, path, dataset, type(e).__name__, e)
+                           key, path, dataset, type(e).__name__, e)
             return
-    identity = stats_identity(cfg, dataset, dicts)
-    check = check_stats_file(path, identity, DESCRIPTIVE_FIELDS, KEY)
+    mapper = build_mapper()
+    identity = {"dataset": dataset_identity(dataset, dicts), **mapper_input_identity(mapper)}
+    check = check_stats_file(path, identity, DESCRIPTIVE_FIELDS, key)
     if check.exists and not check.checkable:
         return  # an old file: used as it is, with the model build's warning
     if check.matches:
-        logger.info("%s=%r matches this run (%s: %d images, fingerprint %s)", KEY, path, dataset, len(dicts),
+        logger.info("%s=%r matches this run (%s: %d images, fingerprint %s)", key, path, dataset, len(dicts),
                     check.expected["dataset.fingerprint"])
         return
     if check.exists and not check.auto:
-        raise StatsMismatchError(check, KEY, FIX)
-    max_images = cfg.MODEL.PIXEL_STATS_MAX_IMAGES
+        raise StatsMismatchError(check, key, FIX.replace(KEY, key))
     n = min(max_images, len(dicts)) if max_images > 0 else len(dicts)
     what = (f"the first {n} of the {len(dicts)} images" if n < len(dicts) else f"all {n} images") + f" of {dataset}"
     if max_images > 0:
-        what += f" (MODEL.PIXEL_STATS_MAX_IMAGES={max_images} at most)"
+        what += f" (at most {max_images}: {max_images_key})"
     if check.exists:
         logger.warning("%s=%r was computed automatically for other data than this run (%s): computing it again "
-                       "over %s and replacing it", KEY, path, check.summary(), what)
+                       "over %s and replacing it", key, path, check.summary(), what)
     else:
         logger.warning("%s=%r does not exist: computing the DCT statistics of all 192 channels over %s and "
-                       "caching them there", KEY, path, what)
-    full = cfg.clone()
-    full.defrost()
-    full.INPUT.DCT.CHANNELS = ["192"]
-    chans, mean, std, used = dataset_dct_stats(full, dataset, max_images, dicts=dicts)
+                       "caching them there", key, path, what)
+    chans, mean, std, used = mapper_dct_stats(mapper, dataset, max_images, dicts=dicts, channels="192")
     save_dct_stats(path, chans, mean, std, identity=identity, auto=True,
-                   dataset=dataset, num_images=used, upsample=cfg.INPUT.DCT.UPSAMPLE, input_format=cfg.INPUT.FORMAT,
-                   config="computed by freqdet.detection.stats.ensure_dct_stats")
+                   dataset=dataset, num_images=used, upsample=mapper.input_spec.upsample,
+                   input_format=mapper.image_format, config="computed by freqdet.detection.stats.ensure_stats_file")
     logger.info("wrote DCT statistics of %d images of %s to %s", used, dataset, path)

@@ -22,16 +22,18 @@ from detectron2.data import (
 from detectron2.engine import DefaultTrainer, default_setup
 from detectron2.utils import comm
 
+from freqdet.core.known_warnings import quiet_known_warnings
 from freqdet.engine.checkpoint import SafeCheckpointer
 from freqdet.engine.ddp import default_trainer_ddp
 from freqdet.engine.hooks import FrequencyGateHook, SkippedImagesHook, insert_before_writer, write_gate_outputs
 from freqdet.engine.resumable import PositionDataset, PositionSampler, ResumableTrainerMixin
 
-from .config import check_config, load_config
+from .config import check_config
 from .data_check import check_training_datasets
 from .evaluation import COCOEvaluator
 from .mapper import DCTDatasetMapper
 from .stats import ensure_dct_stats
+from .tool_config import load_yacs_config, register_datasets
 
 __all__ = ["Trainer", "add_gate_hook", "build_resumable_detection_train_loader", "main", "setup",
            "write_gate_outputs_for_cfg"]
@@ -124,7 +126,8 @@ class Trainer(ResumableTrainerMixin, DefaultTrainer):
         """DefaultTrainer's hooks with a weights-only checkpointer, plus the gate hook
         (MODEL.FREQ_GATE) and the skipped-images counter (DATALOADER.SKIP_UNREADABLE_IMAGES)."""
         # DefaultTrainer made a DetectionCheckpointer; its file reads would unpickle anything.
-        self.checkpointer = SafeCheckpointer(self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = SafeCheckpointer(self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
+                                             allow_partial=self.cfg.MODEL.WEIGHTS_PARTIAL)
         # MODEL.FREQ_GATE: temperature / lambda schedule, gate logging, final selection rates.
         ret = add_gate_hook(super().build_hooks(), self.cfg, self.build_test_loader)
         mapper = self.train_mapper
@@ -156,8 +159,11 @@ class Trainer(ResumableTrainerMixin, DefaultTrainer):
 
 
 def setup(args):
-    """The frozen config of ``args.config_file`` + ``args.opts``, with Detectron2's ``default_setup``."""
-    cfg = load_config(args.config_file, args.opts)
+    """The frozen config of ``args.config_file`` + ``args.opts`` (``KEY VALUE`` pairs), after registering the
+    ``args.dataset`` specs (``NAME=JSON:IMAGE_ROOT``, in every process), with Detectron2's ``default_setup``."""
+    quiet_known_warnings()  # also in the processes launch() spawns
+    register_datasets(getattr(args, "dataset", None) or ())
+    cfg = load_yacs_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -178,7 +184,8 @@ def main(args):
     ensure_dct_stats(cfg, dicts, require_dataset=not args.eval_only)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        SafeCheckpointer(model, save_dir=cfg.OUTPUT_DIR, allow_partial=cfg.MODEL.WEIGHTS_PARTIAL).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
         results = Trainer.test(cfg, model)
         write_gate_outputs_for_cfg(cfg, model, Trainer.build_test_loader)  # only with MODEL.FREQ_GATE
         return results

@@ -6,6 +6,8 @@ import os
 from importlib import resources
 
 _SUFFIXES = (".yaml", ".py")
+# Folders of pieces the configs import (common/coco_dct.py), not configs of their own.
+_HELPER_DIRS = ("common", "__pycache__")
 
 
 def _root() -> str:
@@ -13,10 +15,12 @@ def _root() -> str:
 
 
 def list_configs() -> list[str]:
-    """Every config name, relative to the model zoo (``"Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"``)."""
+    """Every config name, relative to the model zoo (``"Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"``): the
+    yacs and LazyConfig files a tool or ``get_config`` takes, not the ``common/`` helpers they import."""
     root = _root()
     names = []
-    for dirpath, _, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _HELPER_DIRS]
         for f in files:
             if f.endswith(_SUFFIXES) and f != "__init__.py":
                 names.append(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))

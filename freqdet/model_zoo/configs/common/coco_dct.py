@@ -16,5 +16,8 @@ def make(channels="24", upsample=2, mask=True, stats_file="datasets/coco/dct_sta
     train = get_config("common/train.py").train
     # ImageNet-pretrained DCT ResNet-50 (tools/convert_weights.py ... --channels 24), as the yacs configs.
     train.init_checkpoint = "weights/R-50-dct24.pkl"
+    # True: load init_checkpoint even where its tensors have other shapes (e.g. fine-tuning to new classes),
+    # leaving those initialised; False refuses such weights, naming the tensors (yacs: MODEL.WEIGHTS_PARTIAL).
+    train.init_checkpoint_partial = False
     train.max_iter = 90000
     return model, dataloader, optimizer, lr_multiplier, train
