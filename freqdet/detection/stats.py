@@ -92,7 +92,9 @@ def augmentation_text(augmentations) -> str:
     addresses removed), e.g. ``ResizeShortestEdge(interp=..., max_size=1333, ...); RandomFlip(...)``."""
     parts = []
     for aug in augmentations:
-        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(aug).items()) if not k.startswith("_"))
+        # input_args: which AugInput fields the augmentation reads, cached on it at its first call
+        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(aug).items())
+                           if not k.startswith("_") and k != "input_args")
         parts.append(f"{type(aug).__name__}({fields})")
     return re.sub(r" at 0x[0-9a-fA-F]+", "", "; ".join(parts))
 
