@@ -62,3 +62,43 @@ CHECK_REGISTERED = (
 ])
 def test_registration_on_import(first):
     assert run_python(first + "\n" + CHECK_REGISTERED) == "True True True"
+
+
+# Which freqdet subpackages each one may import: each layer only the ones below it, the tasks never each other.
+LAYERS = {
+    "core": {"core"},
+    "analysis": {"core", "analysis"},
+    "engine": {"core", "analysis", "engine"},
+    "detection": {"core", "analysis", "engine", "detection"},
+    "classification": {"core", "analysis", "engine", "classification"},
+    "synthetic": {"core", "synthetic"},
+    "model_zoo": {"core", "detection", "model_zoo"},
+}
+
+
+def test_every_subpackage_imports_only_the_layers_below_it():
+    import ast
+
+    root = os.path.join(REPO, "freqdet")
+    found = {}
+    for layer in LAYERS:
+        for dirpath, _, files in os.walk(os.path.join(root, layer)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(dirpath, name)
+                package = os.path.relpath(dirpath, REPO).split(os.sep)
+                for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+                    if isinstance(node, ast.ImportFrom):
+                        base = package[: len(package) - node.level + 1] if node.level else []
+                        module = ".".join(base + ([node.module] if node.module else []))
+                    elif isinstance(node, ast.Import):
+                        module = node.names[0].name
+                    else:
+                        continue
+                    parts = module.split(".")
+                    if parts[0] == "freqdet" and len(parts) > 1:
+                        found.setdefault(layer, set()).add(parts[1])
+    wrong = {layer: sorted(used - LAYERS[layer]) for layer, used in found.items() if used - LAYERS[layer]}
+    assert not wrong, wrong
+    assert {"core", "engine", "detection"} <= found["detection"] and "core" in found["classification"]

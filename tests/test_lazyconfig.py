@@ -73,13 +73,19 @@ def test_documented_image_size_overrides_work(china):
     assert shorts == {512, 576, 640}
 
 
+# The training sizes of every run here, also those the statistics are measured with (a statistics file
+# records the training augmentation, and a run with other sizes refuses it).
+TRAIN_SIZES = ["dataloader.train.mapper.augmentations.0.short_edge_length=[128,160]",  # as the README writes them
+               "dataloader.train.mapper.augmentations.0.max_size=160"]
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     base = tmp_path_factory.mktemp("data")
     generate_demo_dataset(base / "demo", num_train=4, num_val=2, image_size=128, seed=1)
     env = {**os.environ, "FREQDET_DATASETS": str(base), "PYTHONWARNINGS": "ignore"}
     stats = base / "stats.json"
-    run(["tools/compute_dct_stats.py", "--config-file", "configs/" + DEMO + ".py", "--output", stats], env)
+    run(["tools/compute_dct_stats.py", "--config-file", "configs/" + DEMO + ".py", "--output", stats, *TRAIN_SIZES], env)
     return {"env": env, "stats": stats}
 
 
@@ -96,8 +102,7 @@ def lazy_train(tiny, out, *extra):
         f"model.pixel_mean.path={tiny['stats']}", f"train.output_dir={out}",
         "model.roi_heads.batch_size_per_image=16", "model.proposal_generator.batch_size_per_image=32",
         "model.proposal_generator.post_nms_topk=[64,32]", "train.log_period=1",
-        "dataloader.train.mapper.augmentations.0.short_edge_length=[128,160]",  # sizes as the README writes them
-        "dataloader.train.mapper.augmentations.0.max_size=160", "dataloader.test.mapper.augmentations.0.max_size=160",
+        *TRAIN_SIZES, "dataloader.test.mapper.augmentations.0.max_size=160",
     ]
     return run(["tools/lazyconfig_train_net.py", "--config-file", "configs/" + DEMO + ".py", "--dist-url", "auto", *extra, *small],
                tiny["env"])
