@@ -11,24 +11,7 @@ first and cached, and ``--dataset NAME=JSON:IMAGE_ROOT`` registers COCO-format j
 script and tools/train_net.py are one entry point: each trains a ``.py`` with the LazyConfig trainer
 and a yacs ``.yaml`` with Detectron2's DefaultTrainer.
 """
-# freqdet first: it imports Detectron2 without the known harmless warnings (freqdet.core.known_warnings)
-from freqdet.core.known_warnings import quiet_known_warnings
-from freqdet.detection.tool_config import ToolConfigError, argument_parser, check_tool_args, training_main
-
-from detectron2.engine import launch
-
-
-def main(argv=None):
-    quiet_known_warnings()
-    parser = argument_parser()
-    args = parser.parse_args(argv)
-    try:
-        check_tool_args(args)
-    except ToolConfigError as e:
-        parser.error(str(e))
-    launch(training_main(args.config_file), args.num_gpus, num_machines=args.num_machines,
-           machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
-
+from freqdet.detection.tool_config import launch_training
 
 if __name__ == "__main__":
-    main()
+    launch_training()

@@ -205,6 +205,25 @@ def training_main(config_file: str):
     return main
 
 
+
+def launch_training(argv: Optional[Sequence[str]] = None) -> None:
+    """The command line of tools/train_net.py and tools/lazyconfig_train_net.py: parse, check the config
+    and ``--dataset`` once (one-line errors), then Detectron2's ``launch`` of :func:`training_main`."""
+    from detectron2.engine import launch
+
+    from freqdet.core.known_warnings import quiet_known_warnings
+
+    quiet_known_warnings()
+    parser = argument_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_tool_args(args)
+    except ToolConfigError as e:
+        parser.error(str(e))
+    print("Command Line Args:", args)
+    launch(training_main(args.config_file), args.num_gpus, num_machines=args.num_machines,
+           machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args,))
+
 # ---- the config as the tools see it ------------------------------------------------------------------
 
 
