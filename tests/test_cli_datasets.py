@@ -10,7 +10,8 @@ import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from freqdet.detection.tool_config import ToolConfigError, parse_dataset_spec, register_datasets
-from freqdet.synthetic.coco_writer import THING_CLASSES, generate_demo_dataset
+from dataset_utils import own_coco_dataset
+from freqdet.synthetic.coco_writer import THING_CLASSES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.yaml"
@@ -25,9 +26,7 @@ TINY = ["SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITER
 @pytest.fixture(scope="module")
 def own_data(tmp_path_factory):
     base = tmp_path_factory.mktemp("own")
-    paths = generate_demo_dataset(base / "photos", num_train=4, num_val=2, image_size=128, seed=5)
-    flags = ["--dataset", f"shapes_train={paths['train']['json_file']}:{paths['train']['image_root']}",
-             "--dataset", f"shapes_val={paths['val']['json_file']}:{paths['val']['image_root']}"]
+    paths, flags = own_coco_dataset(base / "photos", "shapes", seed=5)
     names = ["DATASETS.TRAIN", '("shapes_train",)', "DATASETS.TEST", '("shapes_val",)']
     return {"base": base, "paths": paths, "flags": flags, "names": names}
 

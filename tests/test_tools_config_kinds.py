@@ -15,7 +15,7 @@ import pytest
 
 from freqdet.core.known_warnings import KNOWN_LOG_RECORDS, KNOWN_PYTHON_WARNINGS
 from freqdet.detection.tool_config import LAZY, YACS, ToolConfigError, config_kind, load_tool_config
-from freqdet.synthetic.coco_writer import generate_demo_dataset
+from dataset_utils import own_coco_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(REPO, "configs", "Demo", "mask_rcnn_dct24_R_50_FPN_demo.py")
@@ -45,9 +45,7 @@ YACS_SMALL = [
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     base = tmp_path_factory.mktemp("kinds")
-    paths = generate_demo_dataset(base / "mine", num_train=4, num_val=2, image_size=128, seed=2)
-    flags = ["--dataset", f"mine_train={paths['train']['json_file']}:{paths['train']['image_root']}",
-             "--dataset", f"mine_val={paths['val']['json_file']}:{paths['val']['image_root']}"]
+    paths, flags = own_coco_dataset(base / "mine", "mine", seed=2)
     # No PYTHONWARNINGS: the warnings filter is under test here.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "FREQDET_SHOW_WARNINGS")}
     return {"base": base, "paths": paths, "flags": flags, "env": env}
