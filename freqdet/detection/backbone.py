@@ -1,34 +1,55 @@
 """Detectron2's ResNet(-FPN) with the RGB stem replaced by the DCT input.
 
-The DCT grid already downsamples by 8/s, so the "stem" is the input itself: an identity
-block whose stride is 8/s pixels. Strides in ``output_shape()`` are therefore in pixel
-units (s=2: res2..res5 = 4..32, s=1: 8..64), as RPN anchors and ROI pooling expect, and
-res2's first block takes ``input_shape.channels`` = C channels.
+The DCT grid already downsamples by 8/s, so the stem keeps the grid: by default it is the
+input itself (the paper: res2's first block takes the C DCT channels), or a learned stem of
+:mod:`freqdet.core.stems` (``MODEL.DCT_STEM``) that maps the C channels to RGB's 64 features.
+Its stride is 8/s pixels, so strides in ``output_shape()`` are in pixel units (s=2:
+res2..res5 = 4..32, s=1: 8..64), as RPN anchors and ROI pooling expect.
 """
 from __future__ import annotations
 
 import math
 
-from detectron2.layers import CNNBlockBase, ShapeSpec
+from detectron2.layers import CNNBlockBase, ShapeSpec, get_norm
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone import FPN, ResNet
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock, DeformBottleneckBlock
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
+from freqdet.core.stems import build_dct_stem, stem_out_channels
+
 from .config import input_spec
 
-__all__ = ["DCTStem", "build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone", "last_level_max_pool",
+__all__ = ["DCTStem", "build_dct_resnet_backbone", "dct_stem", "build_dct_resnet_fpn_backbone", "last_level_max_pool",
            "make_dct_stages"]
 
 
 class DCTStem(CNNBlockBase):
-    """Identity "stem": the DCT tensor enters res2 directly; only its stride is recorded."""
+    """The DCT input's stem on the DCT grid (stride ``stride`` pixels): identity for ``name="none"``
+    (res2 takes the ``channels`` DCT channels), else the learned layers of
+    :func:`freqdet.core.stems.build_dct_stem` as ``self.body`` (res2 takes ``out_channels``).
 
-    def __init__(self, channels: int, stride: int):
-        super().__init__(channels, channels, stride)
+    ``channel_ids``: the input's absolute channel indices (the luma/chroma split needs them);
+    ``norm``: a Detectron2 norm name, as ``MODEL.RESNETS.NORM``.
+    """
+
+    def __init__(self, channels: int, stride: int, name: str = "none", channel_ids=None, out_channels: int = 64,
+                 kernel: int = 3, norm="FrozenBN"):
+        super().__init__(channels, stem_out_channels(name, channels, out_channels), stride)
+        ids = list(range(channels)) if channel_ids is None else list(channel_ids)
+        if len(ids) != channels:
+            raise ValueError(f"DCTStem got {len(ids)} channel_ids for {channels} channels")
+        self.body = build_dct_stem(name, ids, out_channels, kernel, norm=lambda c: get_norm(norm, c))
 
     def forward(self, x):
-        return x
+        return self.body(x)
+
+
+def dct_stem(cfg, channels: int) -> DCTStem:
+    """The :class:`DCTStem` of ``MODEL.DCT_STEM`` (norm: ``MODEL.RESNETS.NORM``, as Detectron2's RGB stem)."""
+    spec, s = input_spec(cfg), cfg.MODEL.DCT_STEM
+    ids = list(spec.channels) if spec.num_channels == channels else None  # a gate's 192 channels: all of them
+    return DCTStem(channels, spec.stride, s.NAME, ids, s.OUT_CHANNELS, s.KERNEL, cfg.MODEL.RESNETS.NORM)
 
 
 _BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
@@ -37,7 +58,7 @@ _BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: 
 def dct_resnet_stages(cfg, in_channels: int) -> list:
     """res2..res5 exactly as Detectron2's ``build_resnet_backbone`` makes them from
     ``MODEL.RESNETS`` (depth, norm, groups, stride_in_1x1, res5 dilation, deform), except
-    that res2 takes ``in_channels`` (the DCT channels) instead of the stem's output."""
+    that res2 takes ``in_channels`` (the DCT stem's output) instead of the RGB stem's 64."""
     r = cfg.MODEL.RESNETS
     return make_dct_stages(
         r.DEPTH, in_channels, norm=r.NORM, stride_in_1x1=r.STRIDE_IN_1X1, res2_out_channels=r.RES2_OUT_CHANNELS,
@@ -90,13 +111,15 @@ def last_level_max_pool(in_feature: str = "p5") -> LastLevelMaxPool:
 
 @BACKBONE_REGISTRY.register()
 def build_dct_resnet_backbone(cfg, input_shape: ShapeSpec):
-    """ResNet from ``MODEL.RESNETS`` behind a :class:`DCTStem`; res2 takes ``input_shape.channels``."""
+    """ResNet from ``MODEL.RESNETS`` behind the :class:`DCTStem` of ``MODEL.DCT_STEM`` on the
+    ``input_shape.channels`` DCT channels."""
     channels = input_shape.channels
     if not channels:
         raise ValueError("build_dct_resnet_backbone needs input_shape.channels (the number of DCT channels)")
+    stem = dct_stem(cfg, channels)
     return ResNet(
-        DCTStem(channels, input_spec(cfg).stride),
-        dct_resnet_stages(cfg, channels),
+        stem,
+        dct_resnet_stages(cfg, stem.out_channels),
         out_features=cfg.MODEL.RESNETS.OUT_FEATURES,
         freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
     )

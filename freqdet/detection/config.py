@@ -11,6 +11,7 @@ from detectron2.data import transforms as T
 
 from freqdet.core import NUM_CHANNELS
 from freqdet.core.input_spec import InputSpec, InputSpecError
+from freqdet.core.stems import STEMS
 from freqdet.engine.gate_config import add_frequency_gate_config
 
 from .from_source import check_from_source_augmentations
@@ -51,6 +52,19 @@ def add_freqdet_config(cfg):
     # resize/flip/crop augmentations are supported (others raise); needs ON_DEVICE False.
     # False is the paper's pipeline (upsample the augmented image s x).
     _C.INPUT.DCT.FROM_SOURCE = False
+
+    # ---- Learned DCT stem (freqdet.core.stems; built by freqdet.detection.backbone.DCTStem) -----------
+    _C.MODEL.DCT_STEM = CN()
+    # "none": res2 takes the C DCT channels directly (the paper's architecture). "conv" (k x k conv,
+    # norm, ReLU), "conv2" (two layers: what tools/convert_weights.py --fit-stem fits to an RGB
+    # stem) and "luma_chroma" (luma and chroma convolved apart, then joined) map the C channels to
+    # OUT_CHANNELS on the DCT grid, so res2..res5 are RGB's blocks. Norm: MODEL.RESNETS.NORM.
+    # A learned stem is frozen by MODEL.BACKBONE.FREEZE_AT >= 1, as Detectron2's RGB stem.
+    _C.MODEL.DCT_STEM.NAME = "none"
+    # Odd kernel size of the stem's first convolution(s), in DCT blocks (3 at s=2: 12x12 pixels).
+    _C.MODEL.DCT_STEM.KERNEL = 3
+    # Channels the stem hands to res2: 64, the RGB stem's width (RGB-pretrained res2 expects it).
+    _C.MODEL.DCT_STEM.OUT_CHANNELS = 64
 
     # ---- Per-channel statistics -------------------------------------------------------------
     # MODEL.PIXEL_MEAN / PIXEL_STD (Detectron2's keys) hold C values, in the order of
@@ -149,6 +163,7 @@ def check_config(cfg) -> InputSpec:
         check_from_source_augmentations(train_augmentations(cfg))
     check_fpn_feature_names(cfg, spec)
     check_gate_channels(cfg, spec)
+    check_dct_stem(cfg)
     check_pixel_stats_keys(cfg, spec)
     return spec
 
@@ -189,6 +204,20 @@ def check_gate_channels(cfg, spec: InputSpec) -> None:
         raise ValueError(
             f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
             f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
+        )
+
+
+def check_dct_stem(cfg) -> None:
+    """MODEL.DCT_STEM names a known stem, and a learned one trained from scratch is not frozen."""
+    name = cfg.MODEL.DCT_STEM.NAME
+    if name not in STEMS:
+        raise ValueError(f"MODEL.DCT_STEM.NAME must be one of {list(STEMS)}, got {name!r}")
+    if name != "none" and not cfg.MODEL.WEIGHTS and cfg.MODEL.BACKBONE.FREEZE_AT >= 1:
+        raise ValueError(
+            f"MODEL.DCT_STEM.NAME {name!r} is a learned stem and MODEL.WEIGHTS is empty, so it starts random; "
+            f"MODEL.BACKBONE.FREEZE_AT={cfg.MODEL.BACKBONE.FREEZE_AT} would freeze it there. Set "
+            "MODEL.BACKBONE.FREEZE_AT 0 to train it, or start from weights with a fitted stem "
+            "(tools/convert_weights.py --fit-stem)"
         )
 
 

@@ -14,6 +14,7 @@ from detectron2.config import LazyCall as L
 
 from freqdet.core.input_spec import InputSpec
 from freqdet.core.stats import load_dct_stats
+from freqdet.core.stems import stem_out_channels
 from freqdet.detection.backbone import DCTStem, last_level_max_pool, make_dct_stages
 from freqdet.detection.mapper import DCTDatasetMapper
 from freqdet.detection.meta_arch import FreqRCNN
@@ -30,8 +31,12 @@ def pixel_stat_from_file(path: str, channels, key: str, upsample: Optional[int] 
     return load_dct_stats(path, channels, upsample=upsample, key=f"model.pixel_{key}.path")[0 if key == "mean" else 1]
 
 
-def dct_model(model, channels="24", upsample: int = 2, stats_file: str = "", mask: bool = True):
+def dct_model(model, channels="24", upsample: int = 2, stats_file: str = "", mask: bool = True,
+              stem: str = "none"):
     """Detectron2's lazy R-CNN FPN ``model`` (in place) as FreqRCNN on ``channels`` at ``upsample``.
+
+    ``stem``: ``MODEL.DCT_STEM.NAME``'s choice (``model.backbone.bottom_up.stem.kernel`` /
+    ``out_channels`` as the yacs keys); a learned one trains from iteration 0 (``freeze_at`` 0).
 
     ``stats_file``: JSON of tools/compute_dct_stats.py for ``model.pixel_mean/pixel_std``
     (override ``model.pixel_mean.path`` later; ``pixel_std`` follows it). ``mask=False``: Faster R-CNN.
@@ -44,10 +49,14 @@ def dct_model(model, channels="24", upsample: int = 2, stats_file: str = "", mas
     model.input_spec = L(InputSpec)(channels=chans, upsample=spec.upsample)
     bottom_up = model.backbone.bottom_up
     rgb_stages = bottom_up.stages
-    bottom_up.stem = L(DCTStem)(channels=spec.num_channels, stride=stride)
-    bottom_up.stages = L(make_dct_stages)(depth=rgb_stages.depth, in_channels=spec.num_channels,
+    bottom_up.stem = L(DCTStem)(channels=spec.num_channels, stride=stride, name=stem, channel_ids=chans,
+                                out_channels=64, kernel=3, norm=rgb_stages.norm)
+    bottom_up.stages = L(make_dct_stages)(depth=rgb_stages.depth,
+                                          in_channels=stem_out_channels(stem, spec.num_channels, 64),
                                           norm=rgb_stages.norm, stride_in_1x1=rgb_stages.stride_in_1x1)
-    bottom_up.freeze_at = 1  # the parameter-free stem only: res2 takes the new input and must train
+    # "none": freeze the parameter-free stem only (res2 takes the new input and must train);
+    # a learned stem starts random and must train too
+    bottom_up.freeze_at = 1 if stem == "none" else 0
     levels = spec.fpn_level_names
     model.backbone.top_block = L(last_level_max_pool)(in_feature=levels[3])
     model.proposal_generator.in_features = levels
