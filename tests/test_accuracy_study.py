@@ -44,14 +44,18 @@ def test_every_detection_arm_builds_with_its_input_and_cost(tmp_path):
     costs = {arm: detection_cost(plan, arm) for arm in detection_arms(plan)}
     R = plan.size
     assert costs["rgb_R"]["input_shape"] == [3, R, R] and costs["rgb_R"]["dtype"] == "torch.uint8"
-    for arm, c in (("dct6_s2_R", 6), ("dct24_s2_R", 24), ("dct64_s2_R", 64), ("dct192_s2_R", 192), ("dct24_s2_R_src", 24)):
+    for arm, c in (("dct24_s2_R", 24), ("dct64_s2_R", 64), ("dct192_s2_R", 192), ("dct24_s2_R_conv", 24),
+                   ("dct24_s2_R_lc", 24), ("dct64_s2_R_src_conv", 64), ("pt_dct24_s2_R_fit", 24)):
         assert costs[arm]["input_shape"] == [c, R // 4, R // 4], arm
     assert costs["dct24_s1_2R"]["input_shape"] == [24, R // 4, R // 4] and costs["dct24_s1_2R"]["image_px"] == 2 * R
     # DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8 (24 x 2 B per 4x4 px = 3 x 1 B per px).
-    assert costs["dct24_s2_R"]["input_bytes"] == costs["rgb_R"]["input_bytes"]
-    assert costs["dct24_s2_R_src"]["gflops"] == costs["dct24_s2_R"]["gflops"]  # FROM_SOURCE: equal cost
-    assert costs["dct6_s2_R"]["gflops"] < costs["dct24_s2_R"]["gflops"] < costs["dct192_s2_R"]["gflops"]
+    assert costs["dct24_s2_R"]["input_bytes"] == costs["rgb_R"]["input_bytes"] == costs["pt_rgb_R"]["input_bytes"]
+    assert costs["dct24_s2_R"]["gflops"] < costs["dct192_s2_R"]["gflops"]
     assert costs["dct24_s2_R"]["gflops"] < costs["rgb_R"]["gflops"]  # no stride-4 stem
+    # a learned stem costs its convolutions on top (conv2 the most), and the long schedule costs the same per image
+    assert costs["dct24_s2_R"]["gflops"] < costs["dct24_s2_R_lc"]["gflops"] < costs["dct24_s2_R_conv"]["gflops"]
+    assert costs["dct24_s2_R_conv"]["gflops"] < costs["dct24_s2_R_conv2"]["gflops"] == costs["pt_dct24_s2_R_fit"]["gflops"]
+    assert costs["dct24_s2_R_conv_4x"] == costs["dct24_s2_R_conv"] and costs["rgb_R_4x"] == costs["rgb_R"]
 
 
 def test_classification_arms_input_and_cost():
@@ -73,7 +77,8 @@ def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
     assert saved["summary"]["dct24_s2_R"]["n"] == 1 and saved["arms"]["dct24_s2_R"]["cost"]["gflops"] > 0
     assert saved["plan"] == {"size": 64, "scene": 128, "num_train": 4, "num_val": 2, "iters": 2, "batch": 2,
                              "seeds": [1], "cls_size": 64, "cls_train": 2, "cls_val": 1, "cls_iters": 2, "cls_batch": 4,
-                             "stats_images": 4}  # the keys docs/study.json has always had
+                             "stats_images": 4, "more_seeds": [], "long_factor": 2, "pretrain_iters": 2,
+                             "pretrain_size": 32, "fit_iterations": 2}
     assert_plot(tmp_path / "study.png", panels=1, colors=[BLUE])
     metrics = Path(run["dir"]) / "metrics.json"
     before = metrics.stat().st_mtime_ns

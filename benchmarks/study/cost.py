@@ -20,8 +20,11 @@ def detection_cost(plan: Plan, arm: str) -> dict:
     from freqdet.detection.config import input_spec, load_config
     from freqdet.detection.mapper import DCTDatasetMapper
 
-    arm_opts, size = detection_arms(plan)[arm]
-    cfg = load_config(os.path.join(REPO, CONFIG), [*recipe(plan, size), *arm_opts, "MODEL.DEVICE", "cpu"])
+    a = detection_arms(plan)[arm]
+    size = a.size
+    # FREEZE_AT 0: a pretrained arm's stem is frozen only once weights are loaded; freezing costs nothing
+    cfg = load_config(os.path.join(REPO, CONFIG), [*recipe(plan, size), *a.opts, "MODEL.DEVICE", "cpu",
+                                                   "MODEL.BACKBONE.FREEZE_AT", "0"])
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":  # statistics do not change the cost
         c = input_spec(cfg).num_channels
         cfg.merge_from_list(["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * c, "MODEL.PIXEL_STD", [1.0] * c])

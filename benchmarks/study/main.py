@@ -7,10 +7,12 @@ import json
 import os
 
 from . import report
-from .arms import REPO, Plan, classification_arms, detection_arms, quick_plan
+from .arms import REPO, Plan, arm_seeds, classification_arms, detection_arms, quick_plan
 from .cost import classification_cost, detection_cost
 from .data import prepare_data, prepare_patches, register
-from .running import classification_run, detection_run, gate_run, script_env, spectral_sensitivity
+from .pretrained import init_weights
+from .running import (classification_run, detection_run, gate_run, gate_subset_run, script_env, spectral_sensitivity,
+                      stats_file)
 
 
 def build_parser(description: str = "") -> argparse.ArgumentParser:
@@ -57,19 +59,29 @@ def main(argv=None, description: str = "") -> dict:
     prepare_data(plan, data_root)
     register(data_root)
     env = script_env(os.path.dirname(data_root))
-    patches = prepare_patches(plan, work) if any(a in cls_arms for a in arms) else None
+    pretrained = any(a in det_arms and det_arms[a].init for a in arms)
+    patches = prepare_patches(plan, work) if pretrained or any(a in cls_arms for a in arms) else None
 
     results = {"plan": plan.to_json(), "extra_opts": args.extra, "arms": {}}
     if os.path.isfile(output):  # keep what earlier (partial) invocations measured
         with open(output) as f:
             results["arms"] = json.load(f).get("arms", {})
-    for seed in plan.seeds:  # arms alternate within a seed, so load drifts hit all arms alike
+    for seed in sorted({*plan.seeds, *plan.more_seeds}):  # arms alternate within a seed: load drifts hit all alike
         for arm in arms:
             if arm in cls_arms:
+                if seed not in plan.seeds:
+                    continue
                 r = classification_run(plan, arm, seed, work, patches, env)
                 entry = results["arms"].setdefault(arm, {"metric_name": "top-1 (%)"})
             else:
-                r = detection_run(plan, arm, seed, work, env, args.extra)
+                a = det_arms[arm]
+                if seed not in arm_seeds(plan, a):
+                    continue
+                weights = []
+                if a.init:  # the pretrained proxy: a backbone made from the RGB classifier pretrained here
+                    stats = stats_file(plan, a.opts, a.size, work, env)
+                    weights = ["MODEL.WEIGHTS", init_weights(plan, a.init, work, patches, env, stats)]
+                r = detection_run(plan, arm, seed, work, env, [*weights, *args.extra])
                 entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})
             entry.setdefault("seeds", {})[str(seed)] = r
             if "cost" not in entry:
@@ -82,6 +94,13 @@ def main(argv=None, description: str = "") -> dict:
                                                                args.sensitivity_images, out_dir, args.extra)
         results["gate"] = gate_run(plan, work, env, args.extra)
         report.gate_figures(results["gate"]["rates_file"], out_dir)
+        # the static subset the gate picks (16/4/4 by its selection rates, as square-24's shape) vs square-24
+        entry = results["arms"].setdefault("dct24gate_s2_R", {"metric_name": "bbox AP"})
+        for seed in plan.seeds:
+            entry.setdefault("seeds", {})[str(seed)] = gate_subset_run(plan, seed, work, env, results["gate"], args.extra)
+        entry["channels"] = results["gate"]["subset"] = entry["seeds"][str(plan.seeds[0])]["channels"]
+        entry["cost"] = detection_cost(plan, "dct24_s2_R")  # any 24 channels cost the same
+        results["summary"] = report.summarize(results)
         results["spectral_ranking"] = report.rankings(results["spectral_sensitivity"], results["gate"]["rates_file"])
         save(results, output)
     print(report.table(results))

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 
-from .arms import CONFIG, GATE, REPO, Plan, classification_arms, detection_arms, recipe
+from freqdet.synthetic.coco_writer import split_paths
+
+from .arms import CONFIG, DATASETS, GATE, GATE_RULES, REPO, Plan, classification_arms, detection_arms, recipe
 
 
 def script_env(datasets: str) -> dict:
@@ -69,18 +71,21 @@ def stats_file(plan: Plan, arm_opts: list, size: int, work: str, env: dict) -> s
     path = os.path.join(work, "stats", f"dct_stats_{key}.json")
     if not os.path.isfile(path):
         run(["tools/compute_dct_stats.py", "--config-file", CONFIG, "--output", path, "--max-images", plan.stats_images,
-             *recipe(plan, size), *arm_opts], env)  # all 192 channels: the arms pick theirs
+             *recipe(plan, size), *arm_opts, "MODEL.BACKBONE.FREEZE_AT", "0"], env)  # all 192 channels: the arms
+        # pick theirs; the model does not change them (FREEZE_AT 0: no weights are loaded to freeze)
     return path
 
 
 def detector_opts(plan: Plan, arm: str, work: str, env: dict) -> list:
     """Everything a run of ``arm``'s detector overrides: the recipe, the arm and its statistics file."""
-    arm_opts, size = detection_arms(plan)[arm]
-    return [*recipe(plan, size), *arm_opts, "MODEL.PIXEL_STATS_FILE", stats_file(plan, arm_opts, size, work, env)]
+    a = detection_arms(plan)[arm]
+    return [*recipe(plan, a.size, a.iters_factor), *a.opts,
+            "MODEL.PIXEL_STATS_FILE", stats_file(plan, a.opts, a.size, work, env)]
 
 
 def detection_run(plan: Plan, arm: str, seed: int, work: str, env: dict, extra: list) -> dict:
-    """tools/train_net.py on one (detection arm, seed): final bbox AP and train s/iter."""
+    """tools/train_net.py on one (detection arm, seed): final bbox AP and train s/iter. ``extra``: more
+    overrides (a pretrained arm's MODEL.WEIGHTS, the command line's)."""
     out = run_dir(work, arm, seed)
     opts = detector_opts(plan, arm, work, env)
     if final_bbox_ap(out) is None:  # finished runs are skipped; an interrupted one starts again
@@ -114,7 +119,8 @@ def classification_run(plan: Plan, arm: str, seed: int, work: str, data: str, en
 
 
 def gate_run(plan: Plan, work: str, env: dict, extra: list) -> dict:
-    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set."""
+    """dct192_s2_R with the learned gate, first seed, same schedule: its selection rates over the val set,
+    and its bbox AP under each inference rule (:func:`eval_bbox_ap` of an evaluation per rule)."""
     out = run_dir(work, "gate192_s2_R", plan.seeds[0])
     rates = os.path.join(out, "gate_selection_rates.json")
     opts = [*detector_opts(plan, "dct192_s2_R", work, env), *GATE, "SEED", plan.seeds[0], "OUTPUT_DIR", out, *extra]
@@ -126,7 +132,47 @@ def gate_run(plan: Plan, work: str, env: dict, extra: list) -> dict:
         run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", weights], env)
         data = read_json(rates)
     summary = {k: v for k, v in data.items() if k not in ("rates", "names", "on_probability")}
-    return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, **summary}
+    by_rule, val_json = {}, split_paths(os.path.join(work, "datasets", "demo"), "val")["json_file"]
+    for rule in GATE_RULES:
+        rule_dir = os.path.join(out, f"eval_{rule}")
+        if eval_bbox_ap(rule_dir, val_json) is None:
+            run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", weights,
+                 "MODEL.FREQ_GATE.INFERENCE", rule, "OUTPUT_DIR", rule_dir], env)
+        by_rule[rule] = eval_bbox_ap(rule_dir, val_json)
+    return {"metric": final_bbox_ap(out), "dir": out, "rates_file": rates, "bbox_ap_by_inference_rule": by_rule,
+            **summary}
+
+
+def eval_bbox_ap(out: str, val_json: str):
+    """bbox AP (%) of an ``--eval-only`` run in ``out``, from the predictions Detectron2's COCOEvaluator wrote
+    there, scored by pycocotools against ``val_json``; 0.0 when it detected nothing, None before it ran."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    predictions = os.path.join(out, "inference", DATASETS[1], "coco_instances_results.json")
+    if not os.path.isfile(predictions):
+        return None
+    detections = read_json(predictions)
+    if not detections:
+        return 0.0
+    truth = COCO(val_json)
+    evaluation = COCOeval(truth, truth.loadRes(detections), "bbox")
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    return float(evaluation.stats[0]) * 100
+
+
+def gate_subset_run(plan: Plan, seed: int, work: str, env: dict, gate: dict, extra: list) -> dict:
+    """DCT-24 s=2 on the 24 channels the gated twin selects most (16 Y, 4 Cb, 4 Cr: square-24's shape)."""
+    from freqdet.core.selection import load_selection_rates, select_from_rates
+
+    channels = select_from_rates(load_selection_rates(gate["rates_file"]), per_component=(16, 4, 4))
+    out = run_dir(work, "dct24gate_s2_R", seed)
+    opts = [*detector_opts(plan, "dct24_s2_R", work, env), "INPUT.DCT.CHANNELS", json.dumps(channels)]
+    if final_bbox_ap(out) is None:
+        run(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], env)
+    return {"metric": final_bbox_ap(out), "s_per_iter": median_time(out), "dir": out, "channels": channels}
 
 
 def spectral_sensitivity(plan: Plan, work: str, env: dict, units: list, max_images: int, out_dir: str,
