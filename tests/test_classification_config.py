@@ -36,6 +36,7 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
                       (["INPUT.DCT.CHANNELS", '["25"]'], "INPUT.DCT.CHANNELS"),
                       (["INPUT.DCT.CHANNELS", "[0, 0]"], "INPUT.DCT.CHANNELS"),
                       (["MODEL.FREQ_GATE.TAU_SCHEDULE", "linear"], "MODEL.FREQ_GATE.TAU_SCHEDULE"),
+                      (["MODEL.FREQ_GATE.INFERENCE", "argmax"], "MODEL.FREQ_GATE.INFERENCE"),
                       (["MODEL.ARCH", "resnet50", "MODEL.FREQ_GATE.ENABLED", "True"], "MODEL.FREQ_GATE.ENABLED"),
                       (["INPUT.CROP_SCALE_MIN", "0.0"], "INPUT.CROP_SCALE_MIN"),
                       (["SOLVER.MAX_ITER", "-1"], "SOLVER.MAX_ITER")):
@@ -70,7 +71,7 @@ def test_gate_keys_are_detections():
     det_gate, cls_gate = det.MODEL.FREQ_GATE, get_classification_cfg().MODEL.FREQ_GATE
     assert set(cls_gate) == set(det_gate) == {
         "ENABLED", "LAMBDA", "LAMBDA_WARMUP_ITERS", "TAU", "TAU_MIN", "TAU_SCHEDULE", "NORM", "INIT_ON_LOGIT",
-        "GRAD_SCALE", "LOG_PERIOD", "RATES_FILE", "HEATMAP"}
+        "GRAD_SCALE", "INFERENCE", "LOG_PERIOD", "RATES_FILE", "HEATMAP"}
     # Same defaults, except the gradient multiplier: detection's gate needs 100 at its small learning
     # rate, the classifier's trains at the base learning rate (as it did before the keys were shared).
     assert {k: v for k, v in cls_gate.items() if k != "GRAD_SCALE"} == \

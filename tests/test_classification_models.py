@@ -108,8 +108,10 @@ def test_wrong_input_channels_is_a_clear_error():
 
 
 def test_gate_sits_before_layer1_and_adds_its_loss():
-    model = resnet50_dct("192", num_classes=4, gate=True, gate_kwargs={"init_on_logit": -20.0})
+    model = resnet50_dct("192", num_classes=4, gate=True,
+                         gate_kwargs={"init_on_logit": -20.0, "inference": "on_greater_off"})
     assert isinstance(model.gate, FrequencyGate) and model.in_channels == 192
+    assert model.gate.inference == "on_greater_off"  # gate_kwargs reach the gate
     model.eval()  # deterministic mask: every channel off, so the output cannot depend on the input
     with torch.no_grad():
         a, b = model(torch.randn(2, 192, 8, 8)), model(torch.randn(2, 192, 8, 8) * 5)

@@ -152,6 +152,7 @@ def test_lazyconfig_statistics_are_checked(tmp_path):
                                   r"\['p3', 'p4', 'p5', 'p6'\]"),
     (["INPUT.DCT.CHANNELS", '["25"]'], r"INPUT.DCT.CHANNELS: unknown channel subset '25'"),
     (["MODEL.FREQ_GATE.ENABLED", "True"], r"MODEL.FREQ_GATE.ENABLED needs all 192 channels"),
+    (["MODEL.FREQ_GATE.INFERENCE", "argmax"], r"MODEL.FREQ_GATE.INFERENCE = 'argmax': choose one of"),
     (["INPUT.FORMAT", "L"], r"INPUT.FORMAT must be RGB or BGR for the DCT input, got 'L'"),
     (["MODEL.PIXEL_STATS_FILE", "{tmp}"], r"MODEL.PIXEL_STATS_FILE='.*' is a directory; the key names the statistics"),
 ])

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from freqdet.core import NUM_CHANNELS
-from freqdet.core.gate import FrequencyGate, find_gates, fraction_on, lambda_at, tau_at
+from freqdet.core.gate import (
+    INFERENCE_RULES, FrequencyGate, find_gates, fraction_on, inference_mask, lambda_at, on_probability, tau_at,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -132,7 +134,7 @@ def test_gate_loss_is_lambda_times_fraction_on():
 
 def test_inference_mask_is_deterministic_and_training_mask_is_sampled():
     torch.manual_seed(0)
-    gate = FrequencyGate(NUM_CHANNELS, init_on_logit=0.0)
+    gate = FrequencyGate(NUM_CHANNELS, init_on_logit=0.0, inference="on_greater_off")
     nn.init.normal_(gate.logits_conv.weight, std=1.0)  # decisions that depend on the input
     x = torch.randn(8, NUM_CHANNELS, 4, 4)
     gate.eval()
@@ -148,6 +150,145 @@ def test_inference_mask_is_deterministic_and_training_mask_is_sampled():
     a = gate.last_mask.clone()
     gate(x)
     assert not torch.equal(a, gate.last_mask)  # Gumbel noise: p = 0.5 on 1536 draws
+
+
+def closed_gate(inference="expected_count", init_on_logit=-1.5, seed=0):
+    """A gate as a sparsity loss leaves it: every P(on) below 1/2, varying by image and channel."""
+    torch.manual_seed(seed)
+    gate = FrequencyGate(NUM_CHANNELS, init_on_logit=init_on_logit, inference=inference).eval()
+    nn.init.normal_(gate.logits_conv.weight, std=0.15)
+    return gate
+
+
+def top_by_probability(p, k):
+    """Reference: the k channels of highest ``p`` (ties to the lower index), by numpy's stable sort."""
+    return set(np.argsort(-p, kind="stable")[:k].tolist())
+
+
+def test_expected_count_keeps_the_expected_number_of_top_channels_when_every_p_on_is_below_half():
+    gate = closed_gate()
+    x = torch.randn(6, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        out = gate(x)
+        p = on_probability(gate.logits(x)).double().numpy()
+    mask = gate.last_mask
+    assert p.max() < 0.5 and p.std(axis=1).min() > 0.01  # the collapsed case, with a preference order
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    counts = mask.sum(dim=1).long().tolist()
+    assert counts == [int(np.round(row.sum())) for row in p]  # round(sum P(on)) per image
+    assert all(20 < c < 60 for c in counts), counts  # sigmoid(-1.5) = 0.18 of 192 is ~35
+    for n in range(len(p)):
+        assert set(torch.nonzero(mask[n]).flatten().tolist()) == top_by_probability(p[n], counts[n])
+    assert torch.equal(out, x * mask[:, :, None, None])
+    assert out.abs().sum() > 0
+
+
+def test_on_greater_off_keeps_nothing_when_every_p_on_is_below_half():
+    gate = closed_gate("on_greater_off")
+    x = torch.randn(6, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        out = gate(x)
+    assert gate.last_mask.sum() == 0 and out.abs().sum() == 0
+
+
+def test_expected_count_keeps_at_least_one_channel():
+    gate = closed_gate(init_on_logit=-20.0)  # sum P(on) ~ 192 * 2e-9: rounds to 0
+    x = torch.randn(3, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        gate(x)
+        p = on_probability(gate.logits(x))
+    assert p.sum(dim=1).max() < 0.5
+    assert gate.last_mask.sum(dim=1).tolist() == [1.0, 1.0, 1.0]
+    assert torch.equal(gate.last_mask.argmax(dim=1), p.argmax(dim=1))
+
+
+def test_expected_count_breaks_ties_towards_the_lower_index():
+    logits = torch.zeros(2, 6, 2)  # P(on) = 1/2 everywhere: k = 3, all tied
+    logits[1, 4, 1] = 0.1  # image 1: channel 4 first, then the lowest indices
+    mask = inference_mask(logits, "expected_count")
+    assert mask.tolist() == [[1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 1, 0]]
+
+
+@pytest.mark.parametrize("rule", ["expected_count", "on_greater_off"])
+def test_deterministic_rules_give_the_same_mask_for_the_same_image(rule):
+    gate = closed_gate(rule, init_on_logit=0.0)
+    x = torch.randn(5, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        gate(x)
+        first = gate.last_mask.clone()
+        torch.manual_seed(123)  # no randomness consumed: a different seed changes nothing
+        gate(x)
+        assert torch.equal(gate.last_mask, first)
+        gate(x[2:3])  # alone, not in a batch: the same decision for that image
+        assert torch.equal(gate.last_mask[0], first[2])
+    assert 0 < first.mean() < 1
+
+
+def test_sample_rule_is_random_binary_and_keeps_the_expected_count_on_average():
+    gate = closed_gate("sample")
+    x = torch.randn(64, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        gate(x)
+        a = gate.last_mask.clone()
+        gate(x)
+        b = gate.last_mask.clone()
+        p = on_probability(gate.logits(x))
+    assert set(a.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(a, b)
+    assert not gate.training  # eval mode, and still sampled
+    # 64 images x ~35 channels: the mean count is sum P(on) to within a few standard errors (~0.5).
+    assert abs(a.sum(dim=1).mean() - p.sum(dim=1).mean()) < 3
+    torch.manual_seed(1)
+    with torch.no_grad():
+        gate(x)
+    assert torch.equal(gate.last_mask, a)  # seeded: reproducible
+
+
+def test_training_samples_whatever_the_inference_rule():
+    x = torch.randn(4, NUM_CHANNELS, 4, 4)
+    masks = []
+    for rule in INFERENCE_RULES:
+        gate = closed_gate(rule).train()
+        torch.manual_seed(7)
+        gate(x)
+        masks.append(gate.last_mask.detach())
+    assert all(torch.equal(m, masks[0]) for m in masks)
+
+
+def test_inference_rule_is_validated_and_the_default_is_expected_count():
+    from freqdet.engine.gate_config import add_frequency_gate_config, check_gate_inference
+    from detectron2.config import CfgNode
+
+    assert INFERENCE_RULES[0] == "expected_count" == FrequencyGate(8).inference
+    assert add_frequency_gate_config(CfgNode()).INFERENCE == "expected_count"
+    allowed = ", ".join(repr(r) for r in INFERENCE_RULES)
+    with pytest.raises(ValueError, match=f"unknown gate inference rule 'argmax'; choose one of {allowed}$"):
+        FrequencyGate(8, inference="argmax")
+    with pytest.raises(ValueError, match=f"unknown gate inference rule 'argmax'; choose one of {allowed}$"):
+        inference_mask(torch.zeros(1, 8, 2), "argmax")
+    with pytest.raises(ValueError, match=rf"MODEL\.FREQ_GATE\.INFERENCE = 'argmax': choose one of {allowed}$"):
+        check_gate_inference("argmax")
+    for rule in INFERENCE_RULES:
+        check_gate_inference(rule)
+    assert "inference=sample" in repr(FrequencyGate(8, inference="sample"))
+
+
+def test_the_rule_adds_no_state_so_checkpoints_load_under_any_rule():
+    saved = FrequencyGate(NUM_CHANNELS, inference="on_greater_off").state_dict()
+    for rule in INFERENCE_RULES:
+        gate = FrequencyGate(NUM_CHANNELS, inference=rule)
+        assert gate.state_dict().keys() == saved.keys()
+        gate.load_state_dict(saved, strict=True)
+
+
+@pytest.mark.parametrize("rule", ["expected_count", "on_greater_off"])
+def test_scripted_gate_applies_the_same_rule(rule):
+    gate = closed_gate(rule, init_on_logit=-1.0)
+    scripted = torch.jit.script(gate)
+    x = torch.randn(3, NUM_CHANNELS, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(scripted(x), gate(x))
 
 
 @pytest.mark.parametrize("norm,batch", [("LN", 1), ("BN", 2), ("", 1)])
@@ -229,6 +370,7 @@ def test_hook_schedules_logs_and_writes_rates(tmp_path, channel_grid_cells, expe
 
     payload = json.loads((tmp_path / "gate_selection_rates.json").read_text())
     assert payload["num_images"] == 30 and payload["iteration"] == 30 and payload["dataset"] == "synthetic_val"
+    assert payload["inference"] == "expected_count"  # the rates are those of the rule the model infers with
     rates = load_selection_rates(tmp_path / "gate_selection_rates.json")
     # Eval-mode rates are fractions of the 30 val images.
     assert np.allclose(rates * 30, np.round(rates * 30), atol=1e-4)

@@ -68,6 +68,7 @@ def test_train_net_with_gate_logs_loss_and_writes_rates(trained, channel_grid_ce
 
     payload = json.loads((trained / "gate_selection_rates.json").read_text())
     assert payload["num_images"] == 2 and payload["dataset"] == "gate_tiny_val" and payload["iteration"] == 2
+    assert payload["inference"] == "expected_count"  # rates of the mask the detector infers with
     rates = np.array([payload["rates"][str(i)] for i in range(192)])
     assert set(np.unique(rates)) <= {0.0, 0.5, 1.0}  # fractions of 2 images
     # The heat map shows these rates: each cell has the colour of its rate on the fixed 0..1 scale.
@@ -145,3 +146,63 @@ def test_select_channels_config_builds_and_maps(trained, tiny_demo, tmp_path):
     with EventStorage(0):
         losses = model([mapped])
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def closed_gate_detector(rule=None):
+    """The demo gate config's detector in eval mode, its gate closed as a sparsity loss leaves it: every
+    channel's P(on) < 1/2 on every image (``on > off`` keeps none), still ranked by image content."""
+    from detectron2.modeling import build_model
+
+    torch.manual_seed(0)
+    opts = ["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * 192, "MODEL.PIXEL_STD", [30.0] * 192,
+            "MODEL.FREQ_GATE.INIT_ON_LOGIT", -1.5, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
+            "INPUT.MIN_SIZE_TEST", 96, "INPUT.MAX_SIZE_TEST", 96]
+    cfg = load_config(str(GATE_CONFIG), opts + (["MODEL.FREQ_GATE.INFERENCE", rule] if rule else []))
+    model = build_model(cfg).eval()
+    torch.nn.init.normal_(model.gate.logits_conv.weight, std=0.15)
+    return cfg, model
+
+
+@pytest.mark.parametrize("rule", [None, "on_greater_off"])
+def test_closed_gate_detector_sees_input_and_detects_under_the_default_rule(tiny_demo, rule):
+    """The study's failure: with every P(on) < 1/2, ``on > off`` zeroes the whole input, so every image
+    gets the same detections; the default rule (expected_count) keeps round(sum P(on)) channels."""
+    from detectron2.data import DatasetCatalog
+
+    from freqdet.core.gate import on_probability
+    from freqdet.detection.mapper import DCTDatasetMapper
+
+    torch.set_num_threads(1)
+    cfg, model = closed_gate_detector(rule)
+    assert model.gate.inference == (rule or "expected_count")  # the config's rule reaches the gate
+    mapper = DCTDatasetMapper(cfg, is_train=False)
+    inputs = [mapper(d) for d in DatasetCatalog.get("gate_tiny_val")]
+    with torch.no_grad():
+        images = model.preprocess_image(inputs)
+        p = on_probability(model.gate.last_logits)
+        mask = model.gate.last_mask
+        outputs = [model([x])[0]["instances"] for x in inputs]
+    assert p.max() < 0.5
+    if rule == "on_greater_off":
+        assert mask.sum() == 0 and images.tensor.abs().sum() == 0
+        # no input: a detector that ignores its image (same boxes and scores up to the image size)
+        assert torch.allclose(outputs[0].scores, outputs[1].scores)
+        return
+    assert mask.sum(dim=1).tolist() == torch.round(p.sum(dim=1)).tolist() and (mask.sum(dim=1) >= 1).all()
+    assert images.tensor.abs().sum() > 0
+    assert all(len(o) > 0 for o in outputs)
+    n = min(len(outputs[0]), len(outputs[1]), 5)
+    assert not torch.allclose(outputs[0].scores[:n], outputs[1].scores[:n])  # each image's own input
+
+
+def test_inference_rule_key_is_checked_and_old_configs_get_the_default(tmp_path):
+    from detectron2.modeling import build_model
+
+    # The demo config (and any older YAML) has no INFERENCE: it gets expected_count.
+    assert "INFERENCE" not in GATE_CONFIG.read_text()
+    assert load_config(str(GATE_CONFIG)).MODEL.FREQ_GATE.INFERENCE == "expected_count"
+    cfg = load_config(str(GATE_CONFIG), ["MODEL.PIXEL_STATS_FILE", "", "MODEL.PIXEL_MEAN", [0.0] * 192,
+                                         "MODEL.PIXEL_STD", [30.0] * 192, "MODEL.FREQ_GATE.INFERENCE", "argmax"])
+    with pytest.raises(ValueError, match=r"MODEL\.FREQ_GATE\.INFERENCE = 'argmax': choose one of 'expected_count', "
+                                         r"'on_greater_off', 'sample'"):
+        build_model(cfg)

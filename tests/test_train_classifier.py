@@ -150,10 +150,16 @@ def test_same_trainer_for_rgb_baselines_and_the_gate(data, tmp_path, arch, extra
     if "MODEL.FREQ_GATE.ENABLED" in extra:
         assert any("loss_gate" in r and "gate/channels_on" in r for r in rows)
         rates = json.load(open(os.path.join(out, "gate_selection_rates.json")))
-        assert rates["num_images"] == 6
+        assert rates["num_images"] == 6 and rates["inference"] == "expected_count"
         assert torch.load(os.path.join(out, "model_final.pth"), weights_only=False)["meta"]["channels"] == list(range(192))
     else:
         assert not os.path.exists(os.path.join(out, "dct_stats.json"))  # RGB needs no DCT statistics
+
+
+def test_gate_inference_rule_comes_from_the_config(data, tmp_path):
+    cfg = tiny_cfg(data, tmp_path / "o", "MODEL.ARCH", "mobilenet_v2_dct", "MODEL.FREQ_GATE.ENABLED", True,
+                   "MODEL.FREQ_GATE.INFERENCE", "sample")
+    assert ClassificationTrainer(cfg).net.gate.inference == "sample"
 
 
 def test_bad_data_is_a_clear_error(data, tmp_path):

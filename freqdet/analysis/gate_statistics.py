@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from freqdet.core.gate import FrequencyGate, find_gates
+from freqdet.core.gate import FrequencyGate, find_gates, on_probability
 
 
 class _GateReached(Exception):
@@ -26,10 +26,11 @@ def gate_statistics(
     ``run(model, batch)`` feeds one batch (default ``model(batch)``: Detectron2 models and the
     classification trainer's model take their loaders' batches as they come).
 
-    ``rates``: fraction of images for which the deterministic, eval-mode gate (``on > off``) keeps
-    each channel. ``on_probability``: each channel's mean probability of being on under the
-    training-time hard Gumbel-softmax, sigmoid(on - off) whatever the temperature: the gate's
-    preference order even where no channel passes ``on > off`` (a collapsed inference mask).
+    ``rates``: fraction of images for which the eval-mode gate keeps each channel, under the gate's
+    own inference rule (``gate.inference``: the mask the model really uses at inference; a sample
+    of it under ``"sample"``). ``on_probability``: each channel's mean probability of being on under
+    the training-time hard Gumbel-softmax, sigmoid(on - off) whatever the temperature: the gate's
+    preference order whatever the rule keeps (even where ``"on_greater_off"`` keeps nothing).
     Both of shape (C,), summed over all processes when distributed (each process sees its shard,
     as Detectron2's inference sampler gives). The forward stops right after the gate, so this
     costs data loading plus the gate, not a full detector inference.
@@ -63,7 +64,7 @@ def gate_statistics(
             if mask is None:
                 raise RuntimeError("the model's forward did not reach its FrequencyGate")
             total += mask.detach().to("cpu", torch.float64).sum(dim=0)
-            total_p += torch.sigmoid(logits[..., 1].double() - logits[..., 0].double()).cpu().sum(dim=0)
+            total_p += on_probability(logits).detach().to("cpu", torch.float64).sum(dim=0)
             count += mask.shape[0]
             gate.last_mask = gate.last_logits = None
     finally:

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from detectron2.config import CfgNode as CN
 
 from freqdet.core import NUM_CHANNELS, parse_channels
-from freqdet.engine.gate_config import add_frequency_gate_config
+from freqdet.engine.gate_config import add_frequency_gate_config, check_gate_inference
 
 __all__ = ["add_classification_config", "check_classification_config", "classification_channels",
            "get_classification_cfg", "load_classification_config"]
@@ -169,6 +169,7 @@ def check_classification_config(cfg) -> None:
     require(gate.TAU_SCHEDULE in ("exp", "constant"), "MODEL.FREQ_GATE.TAU_SCHEDULE", gate.TAU_SCHEDULE,
             "choose 'exp' or 'constant'")
     require(gate.NORM in ("LN", "BN", ""), "MODEL.FREQ_GATE.NORM", gate.NORM, "choose 'LN', 'BN' or ''")
+    check_gate_inference(gate.INFERENCE)
     classification_channels(cfg)
     require(cfg.MODEL.DEVICE in ("", "cpu", "cuda") or cfg.MODEL.DEVICE.startswith("cuda:"),
             "MODEL.DEVICE", cfg.MODEL.DEVICE, "choose 'cuda', 'cpu' or '' (cuda when available)")

@@ -137,7 +137,8 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
         self.last_results = None
 
         g = cfg.MODEL.FREQ_GATE
-        gate_kwargs = dict(norm=g.NORM, init_on_logit=g.INIT_ON_LOGIT, grad_scale=g.GRAD_SCALE) if self.gate else None
+        gate_kwargs = (dict(norm=g.NORM, init_on_logit=g.INIT_ON_LOGIT, grad_scale=g.GRAD_SCALE, inference=g.INFERENCE)
+                       if self.gate else None)
         self.net = build_classifier(self.arch, self.num_classes, self.channels, gate=self.gate,
                                     gate_kwargs=gate_kwargs).to(self.device)
         self.model = ClassifierWithLoss(self.net, cfg.MODEL.LABEL_SMOOTHING, self._input_transform())

@@ -3,8 +3,8 @@
 An SE-like gate looks at the globally pooled 192-channel DCT input and decides, per image
 and per channel, whether the channel is passed on or zeroed. Training uses a hard
 Gumbel-softmax over two logits (off, on) per channel, so the forward pass sees a binary
-mask while gradients flow through the soft relaxation (straight-through estimator);
-inference compares the two logits, which is deterministic.
+mask while gradients flow through the soft relaxation (straight-through estimator).
+Inference applies one of :data:`INFERENCE_RULES` (see :func:`inference_mask`).
 
 The module is plain PyTorch (no Detectron2) so detectors and classifiers share it. The
 schedules for the Gumbel temperature and the loss weight are plain functions here; the
@@ -20,10 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "INFERENCE_RULES",
     "FrequencyGate",
+    "expected_count_mask",
     "find_gates",
     "fraction_on",
+    "inference_mask",
     "lambda_at",
+    "on_probability",
     "tau_at",
 ]
 
@@ -31,6 +35,51 @@ __all__ = [
 def fraction_on(mask: torch.Tensor) -> torch.Tensor:
     """Mean over images of the fraction of channels switched on; ``mask`` is (N, C)."""
     return mask.float().mean(dim=1).mean()
+
+
+# How an eval-mode gate turns its logits into a mask (MODEL.FREQ_GATE.INFERENCE); the first is the default.
+INFERENCE_RULES = ("expected_count", "on_greater_off", "sample")
+_RULES_TEXT = ", ".join(repr(r) for r in INFERENCE_RULES)
+
+
+def on_probability(logits: torch.Tensor) -> torch.Tensor:
+    """(N, C) probability that training's hard Gumbel-softmax switches each channel on:
+    softmax of the two logits ``(off, on)``, i.e. ``sigmoid(on - off)``, whatever the temperature."""
+    return torch.sigmoid(logits[..., 1].float() - logits[..., 0].float())
+
+
+def expected_count_mask(logits: torch.Tensor) -> torch.Tensor:
+    """(N, C) mask keeping, per image, the ``k = round(sum_c P(on)_c)`` (at least 1) channels of highest P(on).
+
+    Training samples about ``sum_c P(on)_c`` channels per image, so this keeps as many as the
+    network was trained on, the ones the gate prefers, deterministically; ``on > off`` instead
+    keeps none once a sparsity loss has pushed every P(on) below 1/2. Ties go to the lower index.
+    """
+    p = on_probability(logits)
+    k = torch.round(p.sum(dim=1)).clamp(min=1.0)
+    order = torch.sort(p, dim=1, descending=True, stable=True)[1]
+    rank = torch.argsort(order, dim=1)  # rank[n, c]: place of channel c in image n's order
+    return (rank < k[:, None]).to(logits.dtype)
+
+
+def inference_mask(logits: torch.Tensor, rule: str, tau: float = 1.0) -> torch.Tensor:
+    """(N, C) binary mask of an eval-mode gate under ``rule`` (one of :data:`INFERENCE_RULES`).
+
+    - ``"expected_count"``: :func:`expected_count_mask` (deterministic).
+    - ``"on_greater_off"``: every channel whose ``on`` logit exceeds ``off`` (deterministic;
+      keeps nothing when every P(on) < 1/2).
+    - ``"sample"``: the training-time hard Gumbel-softmax at temperature ``tau`` (random, as the
+      paper's released code infers).
+    """
+    if rule == "expected_count":
+        return expected_count_mask(logits)
+    if rule == "on_greater_off":
+        return (logits[..., 1] > logits[..., 0]).to(logits.dtype)
+    if rule == "sample":
+        return F.gumbel_softmax(logits.float(), tau=tau, hard=True, dim=-1)[..., 1].to(logits.dtype)
+    # A literal (TorchScript compiles this function and reads no global strings); a test checks it.
+    raise ValueError("unknown gate inference rule '" + rule + "'; choose one of 'expected_count', "
+                     "'on_greater_off', 'sample'")
 
 
 def tau_at(iteration: int, max_iter: int, tau0: float, tau_min: float, schedule: str = "exp") -> float:
@@ -73,7 +122,7 @@ class FrequencyGate(nn.Module):
     channel ``c`` gets its own pair of logits ``(off, on)``).
 
     Attributes set by the training loop (the hook does it each iteration):
-        tau: Gumbel-softmax temperature (training only).
+        tau: Gumbel-softmax temperature (training, and inference under ``"sample"``).
         loss_weight: lambda of :meth:`gate_loss`.
     After each forward:
         last_mask: (N, C) mask of that forward, still attached to the graph in training so
@@ -89,6 +138,7 @@ class FrequencyGate(nn.Module):
         loss_weight: float = 0.0,
         init_on_logit: float = 3.0,
         grad_scale: float = 1.0,
+        inference: str = "expected_count",
     ):
         """
         Args:
@@ -102,8 +152,13 @@ class FrequencyGate(nn.Module):
                 unchanged): for SGD a learning-rate multiplier of the gate alone. The gate loss
                 gives each channel only lambda/C of gradient, so at a detector's SGD learning rate
                 the logits barely move in a short schedule without it. No effect under Adam.
+            inference: the eval-mode rule, one of :data:`INFERENCE_RULES` (see :func:`inference_mask`);
+                the default keeps as many channels per image as training sampled on average.
         """
         super().__init__()
+        if inference not in INFERENCE_RULES:
+            raise ValueError(f"unknown gate inference rule {inference!r}; choose one of {_RULES_TEXT}")
+        self.inference = inference
         self.channels = channels
         self.tau = float(tau)
         self.loss_weight = float(loss_weight)
@@ -152,11 +207,11 @@ class FrequencyGate(nn.Module):
         return logits
 
     def mask_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, C) binary mask: hard Gumbel-softmax in training, ``on > off`` in eval."""
+        """(N, C) binary mask: hard Gumbel-softmax in training, ``self.inference``'s rule in eval."""
         if self.training:
             # hard=True: one-hot forward, softmax((l + g) / tau) gradient (straight-through).
             return F.gumbel_softmax(logits.float(), tau=self.tau, hard=True, dim=-1)[..., 1]
-        return (logits[..., 1] > logits[..., 0]).to(logits.dtype)
+        return inference_mask(logits, self.inference, self.tau)
 
     def forward(self, x: torch.Tensor, pooled: Optional[torch.Tensor] = None) -> torch.Tensor:
         logits = self.logits(x, pooled)
@@ -174,7 +229,7 @@ class FrequencyGate(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, tau={self.tau:.4g}, loss_weight={self.loss_weight:.4g}, "
-                f"grad_scale={self.grad_scale:.4g}")
+                f"grad_scale={self.grad_scale:.4g}, inference={self.inference}")
 
 
 def find_gates(model: nn.Module) -> list[FrequencyGate]:

@@ -12,7 +12,7 @@ from detectron2.data import transforms as T
 from freqdet.core import NUM_CHANNELS
 from freqdet.core.input_spec import InputSpec, InputSpecError
 from freqdet.core.stems import STEMS
-from freqdet.engine.gate_config import add_frequency_gate_config
+from freqdet.engine.gate_config import add_frequency_gate_config, check_gate_inference
 
 from .from_source import check_from_source_augmentations
 
@@ -199,12 +199,13 @@ def check_fpn_feature_names(cfg, spec: InputSpec) -> None:
 
 
 def check_gate_channels(cfg, spec: InputSpec) -> None:
-    """MODEL.FREQ_GATE selects among all 192 channels."""
+    """MODEL.FREQ_GATE selects among all 192 channels, with a known inference rule."""
     if cfg.MODEL.FREQ_GATE.ENABLED and spec.num_channels != NUM_CHANNELS:
         raise ValueError(
             f"MODEL.FREQ_GATE.ENABLED needs all {NUM_CHANNELS} channels (INPUT.DCT.CHANNELS ['192']), "
             f"got {list(cfg.INPUT.DCT.CHANNELS)!r}"
         )
+    check_gate_inference(cfg.MODEL.FREQ_GATE.INFERENCE)
 
 
 def check_dct_stem(cfg) -> None:

@@ -44,7 +44,7 @@ def build_frequency_gate(cfg) -> Optional[FrequencyGate]:
         return None
     check_gate_channels(cfg, input_spec(cfg))
     return FrequencyGate(NUM_CHANNELS, norm=g.NORM, tau=g.TAU, loss_weight=g.LAMBDA, init_on_logit=g.INIT_ON_LOGIT,
-                         grad_scale=g.GRAD_SCALE)
+                         grad_scale=g.GRAD_SCALE, inference=g.INFERENCE)
 
 
 @META_ARCH_REGISTRY.register()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from detectron2.config import CfgNode as CN
 
-__all__ = ["add_frequency_gate_config"]
+from freqdet.core.gate import INFERENCE_RULES
+
+__all__ = ["add_frequency_gate_config", "check_gate_inference"]
 
 
 def add_frequency_gate_config(node: CN) -> CN:
@@ -43,6 +45,17 @@ def add_frequency_gate_config(node: CN) -> CN:
     # Initial logit_on - logit_off of every channel: each channel starts on with probability
     # sigmoid(INIT_ON_LOGIT) (0.73 for 1), so training starts near the full input.
     node.INIT_ON_LOGIT = 1.0
+    # How the gate decides at inference (eval mode; training always samples the hard Gumbel mask):
+    #   "expected_count": per image, keep the k = round(sum_c P(on)_c) channels (at least 1) of
+    #     highest P(on) = sigmoid(on - off). Deterministic, and as many channels as training
+    #     sampled on average: the default, because a sparsity loss can push every P(on) below
+    #     1/2 while training still samples ~sum P(on) channels, and "on_greater_off" then keeps none.
+    #   "on_greater_off": keep the channels whose on logit exceeds off (deterministic; freqdet's
+    #     rule before this key existed).
+    #   "sample": the hard Gumbel-softmax mask at the current temperature, as in training (the
+    #     paper's released code infers this way); random, so two evaluations differ.
+    # The selection rates (RATES_FILE) are those of the mask this rule gives.
+    node.INFERENCE = "expected_count"
     # Multiplier of the gradients reaching the gate's parameters, i.e. the gate's own SGD
     # learning-rate multiplier (forward unchanged). The loss gives each channel LAMBDA/192 of
     # gradient, so at detection learning rates the gate's logits need this to move within a
@@ -52,8 +65,15 @@ def add_frequency_gate_config(node: CN) -> CN:
     # since the last log (gate/rate/NNN) and the channels on per component (gate/on_Y, ...).
     node.LOG_PERIOD = 20
     # File in OUTPUT_DIR for the selection rates over the validation set (detection:
-    # DATASETS.TEST[0]), JSON keyed by channel index.
+    # DATASETS.TEST[0]) under INFERENCE's rule, JSON keyed by channel index.
     node.RATES_FILE = "gate_selection_rates.json"
     # Also draw the rates as a heat map (RATES_FILE with .png), like the paper's Figure 5.
     node.HEATMAP = True
     return node
+
+
+def check_gate_inference(rule: str, key: str = "MODEL.FREQ_GATE.INFERENCE") -> None:
+    """``rule`` must be one of :data:`freqdet.core.gate.INFERENCE_RULES`; the error names ``key``,
+    so a typo fails when the config is checked, before any network is built."""
+    if rule not in INFERENCE_RULES:
+        raise ValueError(f"{key} = {rule!r}: choose one of {', '.join(repr(r) for r in INFERENCE_RULES)}")

@@ -31,9 +31,9 @@ def write_gate_outputs(
 ) -> Optional[str]:
     """Measure selection rates over ``data_loader``; the main process writes the JSON (and PNG).
 
-    The JSON also holds ``on_probability``: each channel's mean training-time probability of being
-    on (see :func:`gate_statistics`), which still ranks the channels when ``on > off``
-    keeps none.
+    The rates are those of the gate's inference rule, named in the JSON as ``inference``. The JSON
+    also holds ``on_probability``: each channel's mean training-time probability of being on (see
+    :func:`gate_statistics`), which ranks the channels whatever the rule keeps.
 
     Used by the hook at the end of training and by ``train_net.py --eval-only``. Every process
     must call it (the rates are gathered across processes). Returns the JSON path on the main
@@ -42,16 +42,18 @@ def write_gate_outputs(
     rates, on_probability, n = gate_statistics(model, data_loader, run=run)
     if not comm.is_main_process():
         return None
-    path = save_selection_rates(os.path.join(output_dir, filename), rates, n, **meta,
+    rule = find_gates(model)[0].inference
+    path = save_selection_rates(os.path.join(output_dir, filename), rates, n, **meta, inference=rule,
                                 on_probability={str(i): round(float(p), 6) for i, p in enumerate(on_probability)})
-    logger.info("Gate keeps %.1f of %d channels per image on average (%s); rates in %s",
-                rates.sum(), len(rates),
-                ", ".join(f"{c} {v:.1f}" for c, v in zip(COMPONENTS, rates.reshape(3, -1).sum(1))), path)
+    logger.info("Gate (inference rule %s) keeps %.1f of %d channels per image on average (%s; %.1f expected "
+                "from training's on-probabilities); rates in %s", rule, rates.sum(), len(rates),
+                ", ".join(f"{c} {v:.1f}" for c, v in zip(COMPONENTS, rates.reshape(3, -1).sum(1))),
+                on_probability.sum(), path)
     if heatmap:
         from freqdet.core.plots import plot_selection_rates
 
         png = plot_selection_rates(rates, path.with_suffix(".png"),
-                                   title=f"gate selection rate ({n} images, {rates.sum():.1f} channels on)")
+                                   title=f"gate selection rate, {rule} ({n} images, {rates.sum():.1f} channels on)")
         logger.info("Gate heat map: %s", png)
     return str(path)
 
