@@ -48,6 +48,24 @@ def test_unknown_keys_and_bad_values_name_the_key(tmp_path):
         load_classification_config(str(bad_file))
 
 
+def test_dct_stem_keys_default_to_the_papers_model_and_errors_name_them():
+    stem = get_classification_cfg().MODEL.DCT_STEM
+    assert (stem.NAME, stem.KERNEL) == ("none", 3)
+    cfg = load_classification_config(None, ["MODEL.DCT_STEM.NAME", "luma_chroma", "MODEL.DCT_STEM.KERNEL", "5"])
+    assert (cfg.MODEL.DCT_STEM.NAME, cfg.MODEL.DCT_STEM.KERNEL) == ("luma_chroma", 5)
+    for opts, match in ((["MODEL.DCT_STEM.NAME", "conv3"], r"MODEL\.DCT_STEM\.NAME = 'conv3': choose one of none"),
+                        (["MODEL.DCT_STEM.NAME", "conv", "MODEL.DCT_STEM.KERNEL", "2"], r"MODEL\.DCT_STEM\.KERNEL = 2"),
+                        (["MODEL.ARCH", "resnet50", "MODEL.DCT_STEM.NAME", "conv"],
+                         r"MODEL\.DCT_STEM\.NAME = 'conv': a learned DCT stem needs a DCT model"),
+                        (["MODEL.DCT_STEM.NAME", "luma_chroma", "INPUT.DCT.CHANNELS", "[0, 1, 8, 9]"],
+                         r"MODEL\.DCT_STEM\.NAME = 'luma_chroma' with INPUT\.DCT\.CHANNELS \[0, 1, 8, 9\]: "
+                         "the luma_chroma stem needs luma and chroma")):
+        with pytest.raises(ValueError, match=match):
+            load_classification_config(None, opts)
+    # The gate's 192 channels hold both components.
+    load_classification_config(None, ["MODEL.DCT_STEM.NAME", "luma_chroma", "MODEL.FREQ_GATE.ENABLED", "True"])
+
+
 def test_config_file_then_command_line(tmp_path):
     base = tmp_path / "base.yaml"
     base.write_text("VERSION: 2\nMODEL:\n  ARCH: mobilenet_v2_dct\nSOLVER:\n  IMS_PER_BATCH: 64\n  BASE_LR: 0.05\n")

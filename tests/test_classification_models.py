@@ -124,3 +124,64 @@ def test_gate_sits_before_layer1_and_adds_its_loss():
     assert resnet50_dct("24").auxiliary_losses() == {}
     with pytest.raises(ValueError, match="gate=True selects channels itself"):
         resnet50_dct("24", gate=True)
+
+
+STEM_NAMES = ("conv", "conv2", "luma_chroma")
+# The first torchvision block behind the stem and the width it takes from the RGB stem.
+FIRST_BLOCK = {"resnet50_dct": ("layer1", 64), "mobilenet_v2_dct": ("features.1", 32)}
+
+
+@pytest.mark.parametrize("arch", sorted(FIRST_BLOCK))
+@pytest.mark.parametrize("stem", STEM_NAMES)
+def test_each_learned_stem_runs_and_feeds_rgb_width(arch, stem):
+    model = build_classifier(arch, 5, "24", stem=stem, stem_kernel=3)
+    block, width = FIRST_BLOCK[arch]
+    assert isinstance(model.dct_stem.norm1, torch.nn.BatchNorm2d)  # torchvision's norm
+    logits, seen = _shapes(model, torch.randn(2, 24, 8, 8), (block, block))
+    assert logits.shape == (2, 5) and seen["in"] == (2, width, 8, 8)
+
+
+@pytest.mark.parametrize("arch", sorted(FIRST_BLOCK))
+def test_stem_model_takes_torchvisions_rgb_weights_by_name(arch):
+    """With a learned stem the first block is torchvision's: an RGB checkpoint loads with the same keys and
+    shapes, leaving only the DCT stem (and RGB's own first layer) out."""
+    ref = (torchvision.models.resnet50() if arch == "resnet50_dct" else torchvision.models.mobilenet_v2()).state_dict()
+    rgb_stem = ("conv1.", "bn1.") if arch == "resnet50_dct" else ("features.0.",)
+    body = {k: v for k, v in ref.items() if not k.startswith(rgb_stem)}
+    model = build_classifier(arch, 1000, "24", stem="conv")
+    missing, unexpected = model.load_state_dict(body, strict=False)  # a shape mismatch would raise
+    assert not unexpected and missing and all(k.startswith("dct_stem.") for k in missing)
+    block = FIRST_BLOCK[arch][0]
+    ours = {k: v for k, v in model.state_dict().items() if k.startswith(block + ".")}
+    assert ours.keys() == {k for k in ref if k.startswith(block + ".")}
+    for k, v in ours.items():
+        torch.testing.assert_close(v, ref[k], msg=k)
+
+
+def test_none_keeps_the_papers_model():
+    """stem="none" is today's model: no stem module, the first block reads the C channels."""
+    for model in (resnet50_dct("24", stem="none"), mobilenet_v2_dct("24", stem="none")):
+        assert model.dct_stem is None and not any(k.startswith("dct_stem") for k in model.state_dict())
+        assert not any(name.startswith("dct_stem") for name, _ in model.named_modules())
+    assert resnet50_dct("24", stem="none").state_dict().keys() == resnet50_dct("24").state_dict().keys()
+    assert resnet50_dct("24", stem="none").layer1[0].conv1.in_channels == 24
+
+
+def test_stem_sits_behind_the_gate():
+    model = resnet50_dct("192", num_classes=4, gate=True, gate_kwargs={"init_on_logit": -20.0}, stem="conv")
+    assert model.dct_stem.conv1.in_channels == 192
+    model.eval()  # every channel off: the stem sees zeros whatever the input
+    with torch.no_grad():
+        a, b = model(torch.randn(2, 192, 8, 8)), model(torch.randn(2, 192, 8, 8) * 5)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_stem_errors_are_clear():
+    with pytest.raises(ValueError, match="luma_chroma stem needs luma and chroma"):
+        resnet50_dct([0, 1, 8, 9], stem="luma_chroma")  # luma only
+    with pytest.raises(ValueError, match="unknown DCT stem 'conv3'"):
+        mobilenet_v2_dct("24", stem="conv3")
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        resnet50_dct("24", stem="conv", stem_kernel=2)
+    with pytest.raises(ValueError, match="stem='conv' applies to DCT models only"):
+        build_classifier("resnet50", 10, stem="conv")

@@ -209,3 +209,20 @@ def test_trained_checkpoint_converts_into_the_detection_backbone(data, tmp_path)
                 torch.testing.assert_close(param.detach(), state[f"layer{s}.{b}.{name}"], rtol=0, atol=0)
                 compared += 1
     assert compared == 52 and net.res2[0].conv1.weight.shape[1] == 24
+
+
+def test_learned_stem_from_the_config(data, tmp_path):
+    """MODEL.DCT_STEM.NAME conv trains, is saved as dct_stem.* with its name in the metadata, evaluates under
+    the same key and is refused under another stem (whose keys would load as missing, leaving it random)."""
+    out = str(tmp_path / "stem")
+    stem = ["MODEL.ARCH", "mobilenet_v2_dct", "MODEL.DCT_STEM.NAME", "conv"]
+    result = train(tiny_cfg(data, out, *stem))
+    assert result["num_images"] == 6
+    ckpt = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
+    assert ckpt["meta"]["dct_stem"] == "conv" and ckpt["model"]["dct_stem.conv1.weight"].shape == (32, 24, 3, 3)
+    assert ckpt["model"]["features.1.conv.0.0.weight"].shape == (32, 1, 3, 3)  # torchvision's features.1
+    weights = os.path.join(out, "model_final.pth")
+    assert evaluate(tiny_cfg(data, tmp_path / "eval", *stem), weights)["top1"] == evals(out)[-1]["top1"]
+    with pytest.raises(ValueError, match="has the DCT stem 'conv', not MODEL.DCT_STEM.NAME 'luma_chroma'"):
+        evaluate(tiny_cfg(data, tmp_path / "other", "MODEL.ARCH", "mobilenet_v2_dct",
+                          "MODEL.DCT_STEM.NAME", "luma_chroma"), weights)

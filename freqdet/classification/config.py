@@ -14,9 +14,10 @@ from typing import Optional, Sequence
 from detectron2.config import CfgNode as CN
 
 from freqdet.core import NUM_CHANNELS, parse_channels
+from freqdet.core.stems import STEMS, build_dct_stem
 from freqdet.engine.gate_config import add_frequency_gate_config, check_gate_inference
 
-__all__ = ["add_classification_config", "check_classification_config", "classification_channels",
+__all__ = ["add_classification_config", "check_classification_config", "check_dct_stem", "classification_channels",
            "get_classification_cfg", "load_classification_config"]
 
 
@@ -52,6 +53,17 @@ def add_classification_config(cfg: CN) -> CN:
     # The classifier's gate trains at the base learning rate (0.1 x batch / 256 is already 5x
     # detection's), so gradients into it are not scaled up as the detector's are.
     _C.MODEL.FREQ_GATE.GRAD_SCALE = 1.0
+
+    # Learned stem between the DCT input (after the gate) and the first block (freqdet.core.stems),
+    # as detection's MODEL.DCT_STEM. "none": the paper's model, whose first block (ResNet's layer1,
+    # MobileNetV2's features.1) takes the C channels. "conv" (k x k conv, BatchNorm, ReLU), "conv2"
+    # (two such layers) and "luma_chroma" (luma and chroma convolved apart, then joined; the channels
+    # must hold both) map them to the RGB network's width there (64; 32 x width for MobileNetV2), so
+    # that block is torchvision's own and RGB-pretrained weights load into it. DCT models only.
+    _C.MODEL.DCT_STEM = CN()
+    _C.MODEL.DCT_STEM.NAME = "none"
+    # Odd kernel size of the stem's first convolution(s), in DCT blocks (3: 24x24 pixels of context).
+    _C.MODEL.DCT_STEM.KERNEL = 3
 
     # ---- Input ------------------------------------------------------------------------------
     _C.INPUT = CN()
@@ -170,7 +182,8 @@ def check_classification_config(cfg) -> None:
             "choose 'exp' or 'constant'")
     require(gate.NORM in ("LN", "BN", ""), "MODEL.FREQ_GATE.NORM", gate.NORM, "choose 'LN', 'BN' or ''")
     check_gate_inference(gate.INFERENCE)
-    classification_channels(cfg)
+    channels = classification_channels(cfg)
+    check_dct_stem(cfg, ARCHS[arch][1], channels)
     require(cfg.MODEL.DEVICE in ("", "cpu", "cuda") or cfg.MODEL.DEVICE.startswith("cuda:"),
             "MODEL.DEVICE", cfg.MODEL.DEVICE, "choose 'cuda', 'cpu' or '' (cuda when available)")
     require(0 <= cfg.MODEL.LABEL_SMOOTHING < 1, "MODEL.LABEL_SMOOTHING", cfg.MODEL.LABEL_SMOOTHING, "must be in [0, 1)")
@@ -188,6 +201,25 @@ def check_classification_config(cfg) -> None:
     require(cfg.SOLVER.WARMUP_EPOCHS >= 0, "SOLVER.WARMUP_EPOCHS", cfg.SOLVER.WARMUP_EPOCHS, "must be >= 0")
     require(cfg.LOG_PERIOD > 0, "LOG_PERIOD", cfg.LOG_PERIOD, "must be > 0")
     require(gate.LOG_PERIOD > 0, "MODEL.FREQ_GATE.LOG_PERIOD", gate.LOG_PERIOD, "must be > 0")
+
+
+def check_dct_stem(cfg, domain: str, channels: Sequence[int]) -> None:
+    """MODEL.DCT_STEM names a known stem with an odd kernel, on a DCT model whose channels it can take."""
+    name, kernel = cfg.MODEL.DCT_STEM.NAME, cfg.MODEL.DCT_STEM.KERNEL
+    if name not in STEMS:
+        raise ValueError(f"MODEL.DCT_STEM.NAME = {name!r}: choose one of {', '.join(STEMS)}")
+    if name == "none":
+        return
+    if domain != "dct":
+        raise ValueError(f"MODEL.DCT_STEM.NAME = {name!r}: a learned DCT stem needs a DCT model; "
+                         f"MODEL.ARCH {cfg.MODEL.ARCH!r} takes RGB and has its own stem")
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"MODEL.DCT_STEM.KERNEL = {kernel!r}: must be odd and positive (the grid keeps its size)")
+    try:
+        build_dct_stem(name, channels, out_channels=8, kernel=1)  # e.g. luma_chroma on a luma-only subset
+    except ValueError as e:
+        raise ValueError(f"MODEL.DCT_STEM.NAME = {name!r} with INPUT.DCT.CHANNELS "
+                         f"{list(cfg.INPUT.DCT.CHANNELS)!r}: {e}") from None
 
 
 def _get(cfg, key: str):

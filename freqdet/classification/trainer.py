@@ -80,7 +80,7 @@ class ClassifierWithLoss(nn.Module):
 
 class CheckpointMetadata:
     """Checkpointable record (key ``"meta"``) of what using a checkpoint needs: arch, channels,
-    gate, crop size, class names and the DCT statistics it was trained with."""
+    gate, DCT stem, crop size, class names and the DCT statistics it was trained with."""
 
     def __init__(self, **meta):
         self.meta = meta
@@ -139,8 +139,10 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
         g = cfg.MODEL.FREQ_GATE
         gate_kwargs = (dict(norm=g.NORM, init_on_logit=g.INIT_ON_LOGIT, grad_scale=g.GRAD_SCALE, inference=g.INFERENCE)
                        if self.gate else None)
+        self.stem = cfg.MODEL.DCT_STEM.NAME
         self.net = build_classifier(self.arch, self.num_classes, self.channels, gate=self.gate,
-                                    gate_kwargs=gate_kwargs).to(self.device)
+                                    gate_kwargs=gate_kwargs, stem=self.stem,
+                                    stem_kernel=cfg.MODEL.DCT_STEM.KERNEL).to(self.device)
         self.model = ClassifierWithLoss(self.net, cfg.MODEL.LABEL_SMOOTHING, self._input_transform())
         self.optimizer = self.build_optimizer()
         self.ddp_model = (create_ddp_model(self.model, self.device, broadcast_buffers=False)
@@ -152,7 +154,8 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
         self.checkpointer = SafeCheckpointer(
             self.net, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
             meta=CheckpointMetadata(arch=self.arch, channels=self.channels if self.domain == "dct" else None,
-                                    gate=self.gate, input_size=self.size, classes=self.train_set.classes,
+                                    gate=self.gate, dct_stem=self.stem, input_size=self.size,
+                                    classes=self.train_set.classes,
                                     dct_mean=self.mean, dct_std=self.std),
         )
         self.register_hooks(self.build_hooks())
@@ -289,11 +292,16 @@ class ClassificationTrainer(ResumableTrainerMixin, TrainerBase):
         meta = self.checkpointer.checkpointables["meta"]
         saved = dict(meta.meta)
         meta.meta.clear()
-        self.checkpointer.resume_or_load(weights, resume=resume)
-        loaded = meta.meta
+        extra = self.checkpointer.resume_or_load(weights, resume=resume)
+        # Without resume fvcore loads the model alone and returns the file's other entries, "meta" among them.
+        loaded = {**meta.meta, **(extra.get("meta") or {})}
         if loaded.get("arch", self.arch) != self.arch:
             raise ValueError(f"checkpoint {weights or 'last_checkpoint'} holds a {loaded['arch']}, "
                              f"not MODEL.ARCH {self.arch}")
+        stem = loaded.get("dct_stem", "none")  # older checkpoints: the identity stem
+        if stem != self.stem:  # a stem of other keys would load as missing keys, leaving it random
+            raise ValueError(f"checkpoint {weights or 'last_checkpoint'} has the DCT stem {stem!r}, "
+                             f"not MODEL.DCT_STEM.NAME {self.stem!r}")
         if self.domain == "dct" and loaded.get("dct_mean") is not None:
             if loaded.get("channels") != self.channels:
                 raise ValueError(f"checkpoint channels {loaded.get('channels')} differ from "
