@@ -91,7 +91,7 @@ def test_fit_from_torchvision_frozen_bn(tmp_path, photo_dir, tv_source):
     out = tmp_path / "dct24_conv2.pkl"
     printed = run_cli(src, "--fit-stem", "--config-file", BASE, "--images", photo_dir["images"], "--output", out,
                       *FLAGS, *S2_CONV2, "MODEL.PIXEL_STATS_FILE", photo_dir["stats"])
-    assert "held-out R^2 of the conv2 stem" in printed and f"wrote {out}" in printed
+    assert "RGB stem input: torchvision (RGB" in printed and "held-out R^2 of the conv2 stem" in printed and f"wrote {out}" in printed
     report = json.loads((tmp_path / "dct24_conv2.fit.json").read_text())
     assert report["source_kind"] == "torchvision" and report["norm"] == "FrozenBN" and report["upsample"] == 2
     assert report["images"]["train"] + report["images"]["held_out"] == 12 and report["images"]["held_out"] == 2
@@ -157,6 +157,9 @@ def test_fit_from_detectron2_pkl_gn_then_train(tmp_path, photo_dir, detectron2_s
     source = load_state_dict(str(detectron2_source))
     for k in (k for k in source if k.startswith("res")):
         np.testing.assert_array_equal(weights[k], source[k], err_msg=k)
+    model = build_model(load_config(DEMO, [*opts, "MODEL.WEIGHTS", str(out)]))
+    DetectionCheckpointer(model).load(str(out))
+    assert_backbone_is(model.backbone.bottom_up, weights)  # GN: the norms' weight/bias; running stats unused
 
     base = tmp_path / "data"
     generate_demo_dataset(base / "demo", num_train=2, num_val=1, image_size=96, seed=1)
@@ -226,6 +229,9 @@ def test_bad_input_names_the_flag_or_key(tmp_path, photo_dir, tv_source, tool, c
     err = tool_error(tool, capsys, *common, "--images", photo_dir["images"], *S2_CONV2, "MODEL.PIXEL_STATS_FILE", missing)
     assert f"MODEL.PIXEL_STATS_FILE='{missing}' does not exist" in err and "tools/compute_dct_stats.py" in err
     assert "--fit-stem needs --images" in tool_error(tool, capsys, *common)
+    lazy = "configs/Demo/mask_rcnn_dct24_R_50_FPN_demo.py"
+    err = tool_error(tool, capsys, src, "--fit-stem", "--config-file", lazy, "--images", photo_dir["images"], "--output", out)
+    assert "yacs .yaml" in err
     assert "--channels" in tool_error(tool, capsys, src, "--output", out)
     assert not out.exists()
 

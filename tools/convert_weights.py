@@ -31,7 +31,10 @@ import sys
 # freqdet first: it imports Detectron2 without the known harmless warnings (freqdet.core.known_warnings)
 from freqdet.core.known_warnings import quiet_known_warnings
 from freqdet.core import parse_channels
+from freqdet.detection.stem_fit import SOURCE_INPUTS, FitOptions, fitted_stem_backbone, source_input_of
 from freqdet.detection.weights import convert_to_dct_backbone, load_state_dict, save_detectron2_pkl
+
+FIT = FitOptions()  # the fit's defaults
 
 
 def parse_args(argv=None):
@@ -43,17 +46,22 @@ def parse_args(argv=None):
     fit.add_argument("--fit-stem", action="store_true", help="fit the config's MODEL.DCT_STEM to the RGB stem")
     fit.add_argument("--config-file", metavar="FILE", help="the detector's yacs .yaml (channels, s, stem, norm, stats)")
     fit.add_argument("--images", metavar="DIR", help="folder of unlabelled photos (searched recursively)")
-    fit.add_argument("--max-images", type=int, default=0, help="use N of them, picked at random (0: all)")
+    fit.add_argument("--max-images", type=int, default=FIT.max_images,
+                     help="use N of them, picked at random (default %(default)s: all)")
     fit.add_argument("--source-input", choices=("auto", "msra", "torchvision"), default="auto",
                      help="the RGB network's input: msra = BGR minus [103.53,116.28,123.675] (Detectron2's R-50.pkl), "
                           "torchvision = RGB with ImageNet mean/std; auto: torchvision for torchvision key names")
-    fit.add_argument("--iterations", type=int, default=1500, help="Adam steps")
-    fit.add_argument("--batch-size", type=int, default=8, help="crops per step")
-    fit.add_argument("--crop", type=int, default=128, help="side of the square training crops (multiple of 16)")
-    fit.add_argument("--fit-size", type=int, default=256, help="images are resized to this short side first")
-    fit.add_argument("--held-out", type=float, default=0.2, help="fraction of images kept for the R^2 report")
-    fit.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (warm-up, then cosine decay)")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--iterations", type=int, default=FIT.iterations, help="Adam steps (default %(default)s)")
+    fit.add_argument("--batch-size", type=int, default=FIT.batch_size, help="crops per step (default %(default)s)")
+    fit.add_argument("--crop", type=int, default=FIT.crop,
+                     help="side of the square training crops, a multiple of 16 (default %(default)s)")
+    fit.add_argument("--fit-size", type=int, default=FIT.fit_size,
+                     help="images are resized to this short side first (default %(default)s)")
+    fit.add_argument("--held-out", type=float, default=FIT.held_out,
+                     help="fraction of images kept for the R^2 report (default %(default)s)")
+    fit.add_argument("--lr", type=float, default=FIT.lr,
+                     help="Adam's learning rate, warmed up then cosine-decayed (default %(default)s)")
+    fit.add_argument("--seed", type=int, default=FIT.seed, help="image split, crops and init (default %(default)s)")
     p.add_argument("opts", nargs="*", help="--fit-stem: config overrides, last: KEY VALUE pairs")
     args = p.parse_intermixed_args(argv)  # the source comes first, the overrides last
     if not os.path.isfile(args.input):
@@ -64,6 +72,9 @@ def parse_args(argv=None):
                 p.error(f"--fit-stem needs --{flag.replace('_', '-')}")
         if args.channels:
             p.error("--fit-stem takes the channels from the config (INPUT.DCT.CHANNELS); drop --channels")
+        if not args.config_file.endswith((".yaml", ".yml")):
+            p.error(f"--config-file {args.config_file}: --fit-stem reads a yacs .yaml (MODEL.DCT_STEM, INPUT.DCT, "
+                    "MODEL.PIXEL_STATS_FILE); use the LazyConfig's yacs twin")
     elif not args.channels:
         p.error("give --channels (slice mode) or --fit-stem with --config-file and --images")
     elif args.opts:
@@ -73,7 +84,6 @@ def parse_args(argv=None):
 
 def fit_stem(args, state):
     from freqdet.detection.config import load_config
-    from freqdet.detection.stem_fit import SOURCE_INPUTS, FitOptions, fitted_stem_backbone, source_input_of
 
     kind = source_input_of(state) if args.source_input == "auto" else args.source_input
     options = FitOptions(iterations=args.iterations, batch_size=args.batch_size, crop=args.crop,
@@ -84,6 +94,11 @@ def fit_stem(args, state):
     report.update(source=args.input, source_kind=kind, config_file=args.config_file, overrides=list(args.opts))
     report_path = os.path.splitext(args.output)[0] + ".fit.json"
     return weights, report, report_path
+
+
+def kind_text(report) -> str:
+    src = report["source_input"]
+    return f"{report['source_kind']} ({src['format']}, mean {list(src['mean'])}, std {list(src['std'])}; --source-input)"
 
 
 def main(argv=None):
@@ -100,6 +115,7 @@ def main(argv=None):
         with open(report_path, "w") as f:
             json.dump(report, f, indent=1)
         r2, images = report["r2"], report["images"]
+        print(f"RGB stem input: {kind_text(report)}")
         print(f"held-out R^2 of the {report['stem']} stem vs the RGB stem over {images['held_out']} images "
               f"(fitted on {images['train']}): mean {r2['mean']:.4f}, min {r2['min']:.4f} "
               f"({len(r2['per_channel'])} channels, {report['seconds']:.0f} s)")

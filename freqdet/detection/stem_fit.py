@@ -78,10 +78,10 @@ def source_input_of(raw_keys: Sequence[str]) -> str:
 class FitOptions:
     """Fit settings (``tools/convert_weights.py --fit-stem`` flags); sizes in pixels."""
 
-    iterations: int = 1500
+    iterations: int = 600
     batch_size: int = 8
-    crop: int = 128  # square training crops; a multiple of 16 (the grid at s=1 of the half-size image)
-    fit_size: int = 256  # every image is first resized so its short side is this
+    crop: int = 96  # square training crops; a multiple of 16 (the grid at s=1 of the half-size image)
+    fit_size: int = 192  # every image is first resized so its short side is this
     min_scale: float = 0.5  # training crops come from the image further resized by a factor in [min_scale, 1]
     held_out: float = 0.2  # fraction of the images kept for the R^2 report (at least 1)
     lr: float = 3e-3
