@@ -105,3 +105,30 @@ def test_bad_checkpoint_names_file(tmp_path):
     torch.save({"model": {"encoder.weight": torch.zeros(2)}}, bad)
     with pytest.raises(ValueError, match="unexpected key 'encoder.weight'"):
         convert_to_dct_backbone(load_state_dict(str(bad)), 24, source=str(bad))
+
+
+def test_paper_released_classifier_checkpoint(tmp_path, tv_resnet):
+    """The paper's ResNetDCT_Upscaled_Static: layer1..4 as model.0..3 (torchvision names inside), res2's first
+    convolutions cut to 24 channels, the fc kept, under "state_dict" with DataParallel's "module." prefixes."""
+    paper = {}
+    for k, v in tv_resnet.items():
+        if k.startswith("layer"):
+            v = v[:, :24] if k in ("layer1.0.conv1.weight", "layer1.0.downsample.0.weight") else v
+            paper[f"module.model.{int(k[5]) - 1}{k[6:]}"] = v
+        elif k.startswith("fc."):
+            paper["module." + k] = v
+    assert "module.model.0.0.bn1.running_mean" in paper and "module.model.3.2.conv3.weight" in paper
+    src, out = tmp_path / "model_best.pth.tar", tmp_path / "det.pkl"
+    torch.save({"epoch": 90, "arch": "ResNetDCT_Upscaled_Static", "state_dict": paper, "best_prec1": 0.0}, src)
+    weights = load_state_dict(str(src))
+    assert "model.0.0.downsample.0.weight" in weights
+    convert(src, "24", out)
+    net = load_into_model(out, "24")
+    np.testing.assert_array_equal(net.res2[0].conv1.weight.detach().numpy(), tv_resnet["layer1.0.conv1.weight"][:, :24].numpy())
+    np.testing.assert_array_equal(net.res2[0].shortcut.weight.detach().numpy(),
+                                  tv_resnet["layer1.0.downsample.0.weight"][:, :24].numpy())
+    np.testing.assert_array_equal(net.res2[0].conv1.norm.running_mean.numpy(), tv_resnet["layer1.0.bn1.running_mean"].numpy())
+    np.testing.assert_array_equal(net.res5[2].conv3.weight.detach().numpy(), tv_resnet["layer4.2.conv3.weight"].numpy())
+    np.testing.assert_array_equal(net.res3[0].shortcut.norm.weight.numpy(), tv_resnet["layer2.0.downsample.1.weight"].numpy())
+    converted, _ = convert_to_dct_backbone(weights, 24)
+    assert not any(k.startswith(("fc.", "model.")) for k in converted)

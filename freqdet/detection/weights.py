@@ -1,8 +1,9 @@
 """Turn ResNet-50 checkpoints into DCT-backbone initialisations (Detectron2 .pkl).
 
 One path for every source: read the state dict (torchvision ``.pth``, Detectron2 or
-Caffe2 ``.pkl``, a freqdet DCT classifier), rename torchvision keys to Detectron2's
-(``layer1`` -> ``res2``, ``bn1`` -> ``conv1.norm``, ``downsample`` -> ``shortcut``), drop the
+Caffe2 ``.pkl``, a freqdet DCT classifier, the paper's released ``ResNetDCT_Upscaled_Static``
+classifiers), rename torchvision keys to Detectron2's (``layer1`` -> ``res2``, ``bn1`` ->
+``conv1.norm``, ``downsample`` -> ``shortcut``; the paper's ``model.0..3`` are ``layer1..4``), drop the
 RGB stem and the classifier head, then adapt res2's first block to C input channels as
 the paper's code does: an RGB source keeps its first C input channels when C < 64 (and
 all of them when C == 64); C > 64 starts those two convolutions from a fresh init.
@@ -60,16 +61,22 @@ def load_state_dict(path: str) -> dict:
 
 
 _TV_LAYER = re.compile(r"^layer(\d)\.(\d+)\.(.+)$")
+# The paper's ResNetDCT_Upscaled_Static: nn.Sequential(*resnet50.children()[4:-1]) as "model", so
+# model.0..3 are layer1..4 (model.4, the average pool, has no weights); torchvision names inside.
+_PAPER_LAYER = re.compile(r"^model\.([0-3])\.(\d+\..+)$")
 
 
 def torchvision_to_detectron2(state: dict) -> dict:
     """Rename torchvision ResNet keys to Detectron2's; Detectron2 keys pass through.
 
     ``fc.*``/``linear.*`` (classifier) are dropped; ``gate.*`` (freqdet's channel gate) is kept.
+    The paper's ``model.0..3.*`` (``ResNetDCT_Upscaled_Static``) are read as ``layer1..4.*``.
     """
     out = {}
     for k, v in state.items():
         k = k.removeprefix("backbone.bottom_up.").removeprefix("backbone.")
+        if m := _PAPER_LAYER.match(k):
+            k = f"layer{int(m[1]) + 1}.{m[2]}"
         if k.startswith(("fc.", "linear.")):
             continue
         if k == "conv1.weight":
