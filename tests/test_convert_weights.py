@@ -132,3 +132,24 @@ def test_paper_released_classifier_checkpoint(tmp_path, tv_resnet):
     np.testing.assert_array_equal(net.res3[0].shortcut.norm.weight.numpy(), tv_resnet["layer2.0.downsample.1.weight"].numpy())
     converted, _ = convert_to_dct_backbone(weights, 24)
     assert not any(k.startswith(("fc.", "model.")) for k in converted)
+
+
+def test_trained_classifier_with_a_learned_stem_becomes_the_detector_stem(tmp_path):
+    """tools/train_classifier.py saves the network under "net." with a learned stem as "dct_stem.": the
+    converter hands both to a detector with that stem (BatchNorm statistics into FrozenBN), res2 unchanged."""
+    torch.manual_seed(0)
+    state = resnet50_dct(channels="24", stem="conv").state_dict()
+    state["dct_stem.norm1.running_mean"].uniform_(-1, 1)  # trained statistics, not the defaults
+    src, out = tmp_path / "model_final.pth", tmp_path / "det.pkl"
+    torch.save({"model": {"net." + k: v for k, v in state.items()}, "meta": {"arch": "resnet50_dct"}}, src)
+    weights, notes = convert_to_dct_backbone(load_state_dict(str(src)), 24, source=str(src))
+    assert any("kept the learned DCT stem" in n for n in notes)
+    save_detectron2_pkl(weights, str(out))
+    cfg = make_cfg("24", 2, mask=False)
+    cfg.merge_from_list(["MODEL.DCT_STEM.NAME", "conv", "MODEL.BACKBONE.FREEZE_AT", 0])
+    net = build_model(cfg).backbone.bottom_up
+    DetectionCheckpointer(net, save_dir=str(tmp_path)).load(str(out))
+    for name in ("conv1.weight", "norm1.running_mean", "norm1.weight"):
+        np.testing.assert_array_equal(net.stem.body.state_dict()[name].numpy(), state[f"dct_stem.{name}"].numpy())
+    np.testing.assert_array_equal(net.res2[0].conv1.weight.detach().numpy(), state["layer1.0.conv1.weight"].numpy())
+    assert net.res2[0].conv1.weight.shape[1] == 64  # RGB's res2: the stem's width

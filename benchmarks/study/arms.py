@@ -76,7 +76,7 @@ def quick_plan() -> Plan:
 
 # The stem the evidence picked (from scratch, DCT-24 s=2, docs/study.md): the arms that need "the best stem"
 # (5 seeds, s=1, DCT-64 FROM_SOURCE, the long schedule) use it.
-BEST_STEM = "conv"
+BEST_STEM = "conv2"
 STEM_ARM = {"conv": "conv", "conv2": "conv2", "luma_chroma": "lc"}
 # A pretrained backbone (the proxy): its BatchNorm statistics are kept (Detectron2's FrozenBN) and its stem
 # is not trained (FREEZE_AT 1), as Detectron2 fine-tunes from R-50.pkl; the FPN and heads are new (GN).

@@ -53,6 +53,8 @@ def load_state_dict(path: str) -> dict:
         if k.endswith(("_momentum", "num_batches_tracked")) or not hasattr(v, "shape"):
             continue
         out[k[len("module."):] if k.startswith("module.") else k] = _to_numpy(v)
+    if all(k.startswith("net.") for k in out):  # tools/train_classifier.py's checkpoints: the network is .net
+        out = {k[len("net."):]: v for k, v in out.items()}
     if any(k.endswith("_branch2a_w") for k in out):  # Caffe2 naming (Detectron2's R-50.pkl)
         from detectron2.checkpoint.c2_model_loading import convert_basic_c2_names
 
@@ -70,11 +72,14 @@ def torchvision_to_detectron2(state: dict) -> dict:
     """Rename torchvision ResNet keys to Detectron2's; Detectron2 keys pass through.
 
     ``fc.*``/``linear.*`` (classifier) are dropped; ``gate.*`` (freqdet's channel gate) is kept.
-    The paper's ``model.0..3.*`` (``ResNetDCT_Upscaled_Static``) are read as ``layer1..4.*``.
+    The paper's ``model.0..3.*`` (``ResNetDCT_Upscaled_Static``) are read as ``layer1..4.*``; a freqdet
+    classifier's learned stem ``dct_stem.*`` becomes the detector's ``stem.body.*``.
     """
     out = {}
     for k, v in state.items():
         k = k.removeprefix("backbone.bottom_up.").removeprefix("backbone.")
+        if k.startswith("dct_stem."):
+            k = "stem.body." + k[len("dct_stem."):]
         if m := _PAPER_LAYER.match(k):
             k = f"layer{int(m[1]) + 1}.{m[2]}"
         if k.startswith(("fc.", "linear.")):
@@ -103,11 +108,14 @@ def convert_to_dct_backbone(state: dict, channels: int, source: str = "checkpoin
     missing = [k for k in ADAPTED_KEYS if k not in state]
     if missing:
         raise ValueError(f"{source}: no {missing} (is it a ResNet-50 with Detectron2 or torchvision names?)")
-    rgb = any(k.startswith("stem.") for k in state)
-    notes = []
+    rgb_stem = [k for k in state if k.startswith("stem.") and not k.startswith("stem.body.")]
+    rgb, notes = bool(rgb_stem), []
     if rgb:
-        notes.append(f"dropped the RGB stem ({sum(k.startswith('stem.') for k in state)} tensors)")
-        state = {k: v for k, v in state.items() if not k.startswith("stem.")}
+        notes.append(f"dropped the RGB stem ({len(rgb_stem)} tensors)")
+        state = {k: v for k, v in state.items() if k not in rgb_stem}
+    elif any(k.startswith("stem.body.") for k in state):  # a DCT classifier with a learned stem: res2 takes its width
+        notes.append("kept the learned DCT stem (stem.body.*): set MODEL.DCT_STEM to the classifier's stem")
+        return state, notes
     for key in ADAPTED_KEYS:
         w = state[key]
         cin = w.shape[1]
