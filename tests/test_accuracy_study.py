@@ -69,7 +69,7 @@ def test_classification_arms_input_and_cost():
 
 
 def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
-    argv = ["--quick", "--arms", "dct24_s2_R", "--work-dir", str(tmp_path), "--sensitivity"]
+    argv = ["--quick", "--arms", "dct24_s2_R", "rgb_R", "--work-dir", str(tmp_path), "--sensitivity"]
     results = run_study(argv)
     run = results["arms"]["dct24_s2_R"]["seeds"]["1"]
     assert run["metric"] is not None and os.path.isfile(os.path.join(run["dir"], "model_final.pth"))
@@ -79,7 +79,8 @@ def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
                              "seeds": [1], "cls_size": 64, "cls_train": 2, "cls_val": 1, "cls_iters": 2, "cls_batch": 4,
                              "stats_images": 4, "more_seeds": [], "long_factor": 2, "pretrain_iters": 2,
                              "pretrain_size": 32, "fit_iterations": 2}
-    assert_plot(tmp_path / "study.png", panels=1, colors=[BLUE])
+    assert results["arms"]["rgb_R"]["seeds"]["1"]["metric"] is not None  # Detectron2's RGB model through train_net
+    assert_plot(tmp_path / "study.png", panels=1, colors=[RED, BLUE])
     metrics = Path(run["dir"]) / "metrics.json"
     before = metrics.stat().st_mtime_ns
     again = run_study(argv)  # finished: nothing is trained again

@@ -159,6 +159,8 @@ def check_config(cfg) -> InputSpec:
     """
     spec = input_spec(cfg)
     check_input_format(cfg.INPUT.FORMAT)
+    if cfg.MODEL.BACKBONE.NAME not in DCT_BACKBONES:  # an RGB model fed by the DCT mapper (INPUT.DCT.ON_DEVICE:
+        return spec  # the uint8 image, as DatasetMapper): its FPN names, norm and stem are Detectron2's own
     if spec.from_source:
         check_from_source_augmentations(train_augmentations(cfg))
     check_fpn_feature_names(cfg, spec)
@@ -166,6 +168,10 @@ def check_config(cfg) -> InputSpec:
     check_dct_stem(cfg)
     check_pixel_stats_keys(cfg, spec)
     return spec
+
+
+# The backbones that read the DCT input (freqdet.detection.backbone); the checks below concern them only.
+DCT_BACKBONES = ("build_dct_resnet_backbone", "build_dct_resnet_fpn_backbone")
 
 
 def train_augmentations(cfg) -> list:
