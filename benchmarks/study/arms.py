@@ -53,7 +53,7 @@ class Plan:
     pretrain_iters: int = 600
     pretrain_batch: int = 32
     pretrain_size: int = 64
-    fit_iterations: int = 1500  # tools/convert_weights.py --fit-stem's Adam steps
+    fit_iterations: int = 600  # tools/convert_weights.py --fit-stem's Adam steps (its default)
 
     def to_json(self) -> dict:
         """The plan as docs/study.json's flat "plan" keys."""

@@ -10,7 +10,7 @@ from . import report
 from .arms import REPO, Plan, arm_seeds, classification_arms, detection_arms, quick_plan
 from .cost import classification_cost, detection_cost
 from .data import prepare_data, prepare_patches, register
-from .pretrained import init_weights
+from .pretrained import fit_summary, init_weights, pretrain_summary
 from .running import (classification_run, detection_run, gate_run, gate_subset_run, script_env, spectral_sensitivity,
                       stats_file)
 
@@ -81,8 +81,11 @@ def main(argv=None, description: str = "") -> dict:
                 if a.init:  # the pretrained proxy: a backbone made from the RGB classifier pretrained here
                     stats = stats_file(plan, a.opts, a.size, work, env)
                     weights = ["MODEL.WEIGHTS", init_weights(plan, a.init, work, patches, env, stats)]
+                    results["pretrain"] = pretrain_summary(plan, work)
                 r = detection_run(plan, arm, seed, work, env, [*weights, *args.extra])
                 entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})
+                if a.init == "fit":  # how well the fitted stem reproduces the RGB stem (held-out R², per channel)
+                    entry["stem_fit"] = fit_summary(weights[1])
             entry.setdefault("seeds", {})[str(seed)] = r
             if "cost" not in entry:
                 entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)

@@ -14,12 +14,16 @@ import os
 from .arms import CONFIG, Plan, detection_arms, recipe
 from .running import run
 
-__all__ = ["init_weights", "pretrained_classifier"]
+__all__ = ["fit_summary", "init_weights", "pretrain_summary", "pretrained_classifier"]
+
+
+def pretrain_dir(work: str) -> str:
+    return os.path.join(work, "pretrain", "rgb_resnet50")
 
 
 def pretrained_classifier(plan: Plan, work: str, patches: str, env: dict) -> str:
     """tools/train_classifier.py: the RGB ResNet-50 on the photo patches (seed 0); returns its checkpoint."""
-    out = os.path.join(work, "pretrain", "rgb_resnet50")
+    out = pretrain_dir(work)
     weights = os.path.join(out, "model_final.pth")
     if not os.path.isfile(weights):
         side = plan.pretrain_size
@@ -54,3 +58,23 @@ def init_weights(plan: Plan, kind: str, work: str, patches: str, env: dict, stat
     else:
         raise ValueError(f"unknown initialisation {kind!r}")
     return path
+
+
+def fit_summary(weights: str) -> dict:
+    """The fitted stem's report (``<weights>.fit.json`` of tools/convert_weights.py) without its per-channel lists."""
+    from .running import read_json
+
+    report = read_json(os.path.splitext(weights)[0] + ".fit.json")
+    return {"r2": {k: v for k, v in report["r2"].items() if not isinstance(v, (list, dict))},
+            "images": report["images"] if not isinstance(report["images"], dict)
+            else {k: v for k, v in report["images"].items() if not isinstance(v, list)},
+            "iterations": report["iterations"], "seconds": report["seconds"]}
+
+
+def pretrain_summary(plan: Plan, work: str) -> dict:
+    """What the pretraining reached: its val top-1 on the photo patches (the task it was pretrained on)."""
+    from .running import final_top1
+
+    return {"task": "photo-patch texture classification (12 classes)", "arch": "resnet50 (RGB)",
+            "size": plan.pretrain_size, "iters": plan.pretrain_iters, "batch": plan.pretrain_batch,
+            "top1": final_top1(pretrain_dir(work), plan.pretrain_iters)}

@@ -35,29 +35,48 @@ def table(results: dict) -> str:
 
 
 def plot(results: dict, path: str) -> str:
-    """Accuracy vs bytes to the model, one point per arm with ±std error bars; one panel per task."""
+    """Accuracy vs bytes to the model, one point per arm with ±std error bars; one panel per task.
+
+    Arms with equal bytes (most DCT-24 arms and RGB) are spread sideways around their x, each label sits to
+    the right of its own point (moved down the panel only as far as needed to clear the label above), and
+    the x ticks are the bytes themselves, in plain numbers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, NullLocator
 
     tasks = sorted({r["metric_name"] for r in results["arms"].values()})
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.6), constrained_layout=True, squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        at_x = {}  # arms with equal bytes (RGB, DCT-24 s=2 / s=1 at 2R / FROM_SOURCE) get stacked labels
+        groups = {}  # bytes -> [(mean, std, arm)]
         for arm, r in results["arms"].items():
             s = results["summary"][arm]
-            if r["metric_name"] != task or s["mean"] is None:
-                continue
-            x = r["cost"]["input_bytes"] / 1e3
-            ax.errorbar(x, s["mean"], yerr=s["std"], fmt="o" if "rgb" in arm else "s", capsize=4,
-                        color="tab:red" if "rgb" in arm else "tab:blue")
-            k = at_x[x] = at_x.get(x, -1) + 1
-            ax.annotate(arm, (x, s["mean"]), textcoords="offset points", xytext=(5, 5 + 20 * k), fontsize=8)
+            if r["metric_name"] == task and s["mean"] is not None:
+                groups.setdefault(r["cost"]["input_bytes"] / 1e3, []).append((s["mean"], s["std"], arm))
+        means = [m for g in groups.values() for m, _, _ in g]
+        gap = 0.045 * ((max(means) - min(means)) if len(means) > 1 else 1.0) or 1.0
+        for x, group in groups.items():
+            group.sort(reverse=True)  # top label first, the others below it
+            label_y = float("inf")
+            for i, (mean, std, arm) in enumerate(group):
+                xi = x * 1.07 ** (i - (len(group) - 1) / 2)  # side by side on the log axis
+                rgb = "rgb" in arm
+                ax.errorbar(xi, mean, yerr=std, fmt="o" if rgb else "s", capsize=3, markersize=4,
+                            color="tab:red" if rgb else "tab:blue")
+                label_y = min(mean, label_y - gap)
+                ax.annotate(arm, (xi, mean), xytext=(x * 1.07 ** (len(group) / 2 + 0.5), label_y), fontsize=7,
+                            va="center", arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5))
         ax.set_xscale("log")
-        ax.set_xlabel("input bytes per image handed to the model (kB, log)")
+        xs = sorted(groups)
+        ax.set_xlim(min(xs) / 1.6, max(xs) * 4.0)  # room for the labels on the right
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{x:.0f}" if x >= 10 else f"{x:.1f}" for x in xs])
+        ax.set_xlabel("input kB per image handed to the model (log scale)")
         ax.set_ylabel(task)
-        ax.set_title(f"{task}: mean ± std over seeds {results['plan']['seeds']}")
+        ax.set_title(f"{task}: mean ± std over seeds")
         ax.grid(alpha=0.3)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)
