@@ -76,9 +76,10 @@ benchmark: bench-deps
 	$(PY) benchmarks/bench_detection.py
 	$(PY) benchmarks/flops_classification.py
 
-# Does the frequency input pay off? RGB vs DCT arms x 3 seeds on large photo scenes and photo patches
-# (mate-backgrounds) -> docs/study.json, docs/study.png, and the DCT-192 detector's spectral
-# sensitivity heat maps in docs/. Resumes: finished runs are skipped.
+# Does the frequency input pay off? RGB vs DCT arms (learned stems, a pretrained proxy, a 4x schedule,
+# the gated twin) x 3-5 seeds on photo scenes and photo patches (mate-backgrounds) -> docs/study.json,
+# docs/study.png and the spectral-sensitivity heat maps in docs/ (docs/study.md). Several hours on 2
+# cores; resumes: finished runs are skipped, so it may be stopped and started again.
 study: install $(PHOTO_DIR)
 	$(PY) benchmarks/accuracy.py
 
