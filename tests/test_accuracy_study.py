@@ -44,7 +44,7 @@ def test_every_detection_arm_builds_with_its_input_and_cost(tmp_path):
     costs = {arm: detection_cost(plan, arm) for arm in detection_arms(plan)}
     R = plan.size
     assert costs["rgb_R"]["input_shape"] == [3, R, R] and costs["rgb_R"]["dtype"] == "torch.uint8"
-    for arm, c in (("dct24_s2_R", 24), ("dct64_s2_R", 64), ("dct192_s2_R", 192), ("dct24_s2_R_conv", 24),
+    for arm, c in (("dct24_s2_R", 24), ("dct192_s2_R", 192), ("dct24_s2_R_conv", 24),
                    ("dct24_s2_R_lc", 24), ("dct64_s2_R_src_conv", 64), ("pt_dct24_s2_R_fit", 24)):
         assert costs[arm]["input_shape"] == [c, R // 4, R // 4], arm
     assert costs["dct24_s1_2R"]["input_shape"] == [24, R // 4, R // 4] and costs["dct24_s1_2R"]["image_px"] == 2 * R
@@ -93,6 +93,11 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(tmp_path):
     assert sens["unit"] == "component" and [u["name"] for u in sens["units"]] == ["Y", "Cb", "Cr"]
     gate = results["gate"]
     assert gate["metric"] is not None and 0 <= gate["mean_channels_on"] <= 192
+    assert set(gate["bbox_ap_by_inference_rule"]) == {"expected_count", "sample", "on_greater_off"}
+    assert all(ap is not None for ap in gate["bbox_ap_by_inference_rule"].values())
+    subset = results["arms"]["dct24gate_s2_R"]  # the static subset the gate picked, trained like square-24
+    assert len(subset["channels"]) == 24 and sum(c < 64 for c in subset["channels"]) == 16
+    assert subset["seeds"]["1"]["metric"] is not None
     saved_rates = json.loads(Path(gate["rates_file"]).read_text())
     ranking = results["spectral_ranking"]["component"]
     for key in ("rates", "on_probability"):
@@ -103,6 +108,21 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(tmp_path):
     assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text()) == saved_rates
     heat_map = np.asarray(Image.open(tmp_path / "study_gate_on_probability.png").convert("RGB"))
     assert len(np.unique(heat_map.reshape(-1, 3), axis=0)) > 50  # a filled heat map, not an empty figure
+
+
+def test_pretrained_proxy_end_to_end(tmp_path):
+    """The proxy: an RGB ResNet-50 pretrained on the photo patches, then the RGB, sliced and fitted-stem
+    backbones made from it with freqdet's tools, each fine-tuned; the fit's R² and the pretraining's top-1
+    land in the JSON."""
+    results = run_study(["--quick", "--arms", "pt_rgb_R", "pt_dct24_s2_R_slice", "pt_dct24_s2_R_fit",
+                         "--work-dir", str(tmp_path), "--sensitivity"])
+    for arm in ("pt_rgb_R", "pt_dct24_s2_R_slice", "pt_dct24_s2_R_fit"):
+        assert results["arms"][arm]["seeds"]["1"]["metric"] is not None, arm
+    assert 0 <= results["pretrain"]["top1"] <= 100
+    fit = results["arms"]["pt_dct24_s2_R_fit"]["stem_fit"]
+    assert fit["r2"]["min"] <= fit["r2"]["mean"] <= 1 and fit["images"]["held_out"] >= 1
+    made = sorted(p.name for p in (tmp_path / "pretrain").glob("backbone_*.pkl"))
+    assert made == ["backbone_fit.pkl", "backbone_rgb.pkl", "backbone_slice.pkl"]
 
 
 def test_summary_table_and_plot_of_several_seeds(tmp_path):

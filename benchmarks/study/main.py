@@ -27,6 +27,9 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", nargs="*", default=["band", "component"], metavar="UNIT",
                    help="after the runs, spectral sensitivity of the DCT-192 detector per UNIT (none: skip)")
     p.add_argument("--sensitivity-images", type=int, default=50, help="val images for the sensitivity tool")
+    p.add_argument("--collect", action="store_true",
+                   help="start no run: gather the finished runs of the work dir into the JSON (e.g. after studies run "
+                        "side by side with other --output files)")
     p.add_argument("extra", nargs="*", help="after --: config overrides for every detection run (e.g. MODEL.DEVICE cuda)")
     return p
 
@@ -35,6 +38,22 @@ def save(results: dict, output: str) -> None:
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
     with open(output, "w") as f:
         json.dump(results, f, indent=1)
+
+
+# The arm trained on the gate's subset (its channels come from the gated twin's rates, after the runs).
+GATE_SUBSET_ARM = "dct24gate_s2_R"
+# Arms whose weights a later step reads (the spectral sensitivity): never skipped on the JSON's word alone.
+KEEP_WEIGHTS = {"dct192_s2_R"}
+
+
+def finished(results: dict, arm: str, seed: int, plan: Plan, work: str) -> bool:
+    """Whether (arm, seed) has a finished run in ``work``."""
+    from .running import final_bbox_ap, final_top1, run_dir
+
+    out = run_dir(work, arm, seed)
+    if arm in classification_arms(plan):
+        return final_top1(out, plan.classification.iters) is not None
+    return final_bbox_ap(out) is not None
 
 
 def main(argv=None, description: str = "") -> dict:
@@ -63,11 +82,17 @@ def main(argv=None, description: str = "") -> dict:
     patches = prepare_patches(plan, work) if pretrained or any(a in cls_arms for a in arms) else None
 
     results = {"plan": plan.to_json(), "extra_opts": args.extra, "arms": {}}
-    if os.path.isfile(output):  # keep what earlier (partial) invocations measured
+    if os.path.isfile(output):  # keep what earlier (partial) invocations measured, for the arms that still exist
         with open(output) as f:
-            results["arms"] = json.load(f).get("arms", {})
+            results["arms"] = {k: v for k, v in json.load(f).get("arms", {}).items()
+                               if k in det_arms or k in cls_arms or k == GATE_SUBSET_ARM}
     for seed in sorted({*plan.seeds, *plan.more_seeds}):  # arms alternate within a seed: load drifts hit all alike
         for arm in arms:
+            recorded = results["arms"].get(arm, {}).get("seeds", {}).get(str(seed), {})
+            if recorded.get("metric") is not None and arm not in KEEP_WEIGHTS:
+                continue  # the JSON is the record: a study resumes from it on another machine too
+            if args.collect and not finished(results, arm, seed, plan, work):
+                continue
             if arm in cls_arms:
                 if seed not in plan.seeds:
                     continue
@@ -86,19 +111,20 @@ def main(argv=None, description: str = "") -> dict:
                 entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})
                 if a.init == "fit":  # how well the fitted stem reproduces the RGB stem (held-out R², per channel)
                     entry["stem_fit"] = fit_summary(weights[1])
+            r["omp_threads"] = os.environ.get("OMP_NUM_THREADS", "torch default")  # runs differ with the thread count
             entry.setdefault("seeds", {})[str(seed)] = r
             if "cost" not in entry:
                 entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)
             results["summary"] = report.summarize(results)
             save(results, output)
-    if args.sensitivity and "dct192_s2_R" in arms:
+    if args.sensitivity and "dct192_s2_R" in arms and not args.collect:
         out_dir = os.path.dirname(output)
         results["spectral_sensitivity"] = spectral_sensitivity(plan, work, env, args.sensitivity,
                                                                args.sensitivity_images, out_dir, args.extra)
         results["gate"] = gate_run(plan, work, env, args.extra)
         report.gate_figures(results["gate"]["rates_file"], out_dir)
         # the static subset the gate picks (16/4/4 by its selection rates, as square-24's shape) vs square-24
-        entry = results["arms"].setdefault("dct24gate_s2_R", {"metric_name": "bbox AP"})
+        entry = results["arms"].setdefault(GATE_SUBSET_ARM, {"metric_name": "bbox AP"})
         for seed in plan.seeds:
             entry.setdefault("seeds", {})[str(seed)] = gate_subset_run(plan, seed, work, env, results["gate"], args.extra)
         entry["channels"] = results["gate"]["subset"] = entry["seeds"][str(plan.seeds[0])]["channels"]
