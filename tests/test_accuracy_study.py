@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.study.arms import classification_arms, detection_arms, quick_plan
+from benchmarks.study.arms import BEST_STEM, STEM_ARM, classification_arms, detection_arms, quick_plan
 from benchmarks.study.cost import classification_cost, detection_cost
 from benchmarks.study.data import prepare_data, register
 from benchmarks.study.main import main as run_study
@@ -17,6 +17,7 @@ from benchmarks.study.report import plot, summarize, table
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature").is_dir(),
                                 reason="the study set needs Debian's mate-backgrounds")
+BEST = STEM_ARM[BEST_STEM]  # the arm-name suffix of the stem the study picked
 RED, BLUE = (214, 39, 40), (31, 119, 180)  # matplotlib's tab:red (RGB arms) and tab:blue (DCT arms)
 
 
@@ -45,17 +46,20 @@ def test_every_detection_arm_builds_with_its_input_and_cost(tmp_path):
     R = plan.size
     assert costs["rgb_R"]["input_shape"] == [3, R, R] and costs["rgb_R"]["dtype"] == "torch.uint8"
     for arm, c in (("dct24_s2_R", 24), ("dct192_s2_R", 192), ("dct24_s2_R_conv", 24),
-                   ("dct24_s2_R_lc", 24), ("dct64_s2_R_src_conv", 64), ("pt_dct24_s2_R_fit", 24)):
+                   ("dct24_s2_R_lc", 24), (f"dct64_s2_R_src_{BEST}", 64), ("pt_dct24_s2_R_fit", 24)):
         assert costs[arm]["input_shape"] == [c, R // 4, R // 4], arm
-    assert costs["dct24_s1_2R"]["input_shape"] == [24, R // 4, R // 4] and costs["dct24_s1_2R"]["image_px"] == 2 * R
+    s1 = costs[f"dct24_s1_2R_{BEST}"]
+    assert s1["input_shape"] == [24, R // 4, R // 4] and s1["image_px"] == 2 * R
     # DCT-24 at s=2 in float16 ships exactly the bytes of RGB uint8 (24 x 2 B per 4x4 px = 3 x 1 B per px).
     assert costs["dct24_s2_R"]["input_bytes"] == costs["rgb_R"]["input_bytes"] == costs["pt_rgb_R"]["input_bytes"]
     assert costs["dct24_s2_R"]["gflops"] < costs["dct192_s2_R"]["gflops"]
     assert costs["dct24_s2_R"]["gflops"] < costs["rgb_R"]["gflops"]  # no stride-4 stem
     # a learned stem costs its convolutions on top (conv2 the most), and the long schedule costs the same per image
     assert costs["dct24_s2_R"]["gflops"] < costs["dct24_s2_R_lc"]["gflops"] < costs["dct24_s2_R_conv"]["gflops"]
-    assert costs["dct24_s2_R_conv"]["gflops"] < costs["dct24_s2_R_conv2"]["gflops"] == costs["pt_dct24_s2_R_fit"]["gflops"]
-    assert costs["dct24_s2_R_conv_4x"] == costs["dct24_s2_R_conv"] and costs["rgb_R_4x"] == costs["rgb_R"]
+    assert costs["dct24_s2_R_conv"]["gflops"] < costs["dct24_s2_R_conv2"]["gflops"]
+    # the fitted stem is conv2 too (FrozenBN instead of GroupNorm: the norms' flops differ a little)
+    assert costs["pt_dct24_s2_R_fit"]["gflops"] == pytest.approx(costs["dct24_s2_R_conv2"]["gflops"], rel=1e-2)
+    assert costs[f"dct24_s2_R_{BEST}_4x"] == costs[f"dct24_s2_R_{BEST}"] and costs["rgb_R_4x"] == costs["rgb_R"]
 
 
 def test_classification_arms_input_and_cost():

@@ -117,6 +117,8 @@ def main(argv=None, description: str = "") -> dict:
                 entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)
             results["summary"] = report.summarize(results)
             save(results, output)
+    results["summary"] = report.summarize(results)  # also when every run was already on record
+    save(results, output)
     if args.sensitivity and "dct192_s2_R" in arms and not args.collect:
         out_dir = os.path.dirname(output)
         results["spectral_sensitivity"] = spectral_sensitivity(plan, work, env, args.sensitivity,
