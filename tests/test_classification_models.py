@@ -168,9 +168,10 @@ def test_none_keeps_the_papers_model():
 
 
 def test_stem_sits_behind_the_gate():
-    model = resnet50_dct("192", num_classes=4, gate=True, gate_kwargs={"init_on_logit": -20.0}, stem="conv")
+    model = resnet50_dct("192", num_classes=4, gate=True, stem="conv",
+                         gate_kwargs={"init_on_logit": -20.0, "inference": "on_greater_off"})
     assert model.dct_stem.conv1.in_channels == 192
-    model.eval()  # every channel off: the stem sees zeros whatever the input
+    model.eval()  # every channel off (the on > off rule): the stem sees zeros whatever the input
     with torch.no_grad():
         a, b = model(torch.randn(2, 192, 8, 8)), model(torch.randn(2, 192, 8, 8) * 5)
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
