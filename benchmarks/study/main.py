@@ -11,8 +11,8 @@ from .arms import REPO, Plan, arm_seeds, classification_arms, detection_arms, qu
 from .cost import classification_cost, detection_cost
 from .data import prepare_data, prepare_patches, register
 from .pretrained import fit_summary, init_weights, pretrain_summary
-from .running import (classification_run, detection_run, gate_run, gate_subset_run, script_env, spectral_sensitivity,
-                      stats_file)
+from .running import (classification_run, detection_run, final_bbox_ap, final_top1, gate_run, gate_subset_run, run_dir,
+                      script_env, spectral_sensitivity, stats_file)
 
 
 def build_parser(description: str = "") -> argparse.ArgumentParser:
@@ -46,10 +46,8 @@ GATE_SUBSET_ARM = "dct24gate_s2_R"
 KEEP_WEIGHTS = {"dct192_s2_R"}
 
 
-def finished(results: dict, arm: str, seed: int, plan: Plan, work: str) -> bool:
+def finished(arm: str, seed: int, plan: Plan, work: str) -> bool:
     """Whether (arm, seed) has a finished run in ``work``."""
-    from .running import final_bbox_ap, final_top1, run_dir
-
     out = run_dir(work, arm, seed)
     if arm in classification_arms(plan):
         return final_top1(out, plan.classification.iters) is not None
@@ -91,7 +89,7 @@ def main(argv=None, description: str = "") -> dict:
             recorded = results["arms"].get(arm, {}).get("seeds", {}).get(str(seed), {})
             if recorded.get("metric") is not None and arm not in KEEP_WEIGHTS:
                 continue  # the JSON is the record: a study resumes from it on another machine too
-            if args.collect and not finished(results, arm, seed, plan, work):
+            if args.collect and not finished(arm, seed, plan, work):
                 continue
             if arm in cls_arms:
                 if seed not in plan.seeds:
