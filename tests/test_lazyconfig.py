@@ -24,7 +24,8 @@ def state_shapes(model):
 @pytest.mark.parametrize("name", [
     DEMO, "COCO-InstanceSegmentation/mask_rcnn_dct24_R_50_FPN_1x",
     "COCO-InstanceSegmentation/mask_rcnn_dct24_s1_R_50_FPN_1x", "COCO-Detection/faster_rcnn_dct24_R_50_FPN_1x",
-    "COCO-Detection/faster_rcnn_dct24_s1_R_50_FPN_1x",
+    "COCO-Detection/faster_rcnn_dct24_s1_R_50_FPN_1x", "COCO-InstanceSegmentation/mask_rcnn_dct24_conv2_R_50_FPN_1x",
+    "COCO-Detection/faster_rcnn_dct24_conv2_R_50_FPN_1x",
 ])
 def test_lazy_and_yacs_configs_build_the_same_network(name):
     lazy = model_zoo.get_config(name + ".py")
@@ -38,6 +39,9 @@ def test_lazy_and_yacs_configs_build_the_same_network(name):
     assert state_shapes(a) == state_shapes(b)  # same modules under the same names: checkpoints interchange
     assert a.backbone.output_shape() == b.backbone.output_shape()
     assert (a.input_spec.channels, a.input_spec.upsample) == (b.input_spec.channels, b.input_spec.upsample)
+    frozen = lambda m: sorted(n for n, p in m.named_parameters() if not p.requires_grad)
+    assert frozen(a) == frozen(b)  # FREEZE_AT: a learned stem trains in both
+    assert lazy.train.init_checkpoint == yacs.MODEL.WEIGHTS
 
 
 # The image-size overrides the README shows (Hydra's spelling: list items by ".0", lists in brackets without spaces).
