@@ -13,7 +13,7 @@ from benchmarks.study.arms import BEST_STEM, STEM_ARM, classification_arms, dete
 from benchmarks.study.cost import classification_cost, detection_cost
 from benchmarks.study.data import prepare_data, register
 from benchmarks.study.main import main as run_study
-from benchmarks.study.report import plot, summarize, table
+from benchmarks.study.report import paired, plot, summarize, table
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature").is_dir(),
                                 reason="the study set needs Debian's mate-backgrounds")
@@ -140,6 +140,12 @@ def test_summary_table_and_plot_of_several_seeds(tmp_path):
     assert results["summary"]["rgb_R"] == {"n": 3, "mean": 12.0, "std": 2.0, "s_per_iter": 2.0}
     assert results["summary"]["cls_dct24"]["std"] == 0.0
     assert "| rgb_R | bbox AP | 1: 10.0, 2: 12.0, 3: 14.0 | 12.0 ± 2.0 | 1.000 |" in table(results)
+    # paired on the seeds both ran (dct24_s2_R has no seed 3); a pair with an arm that never ran is left out
+    results["arms"]["dct24_s2_R"] = {"metric_name": "bbox AP", "cost": cost, "seeds": {
+        "2": {"metric": 15.0, "s_per_iter": 1.0}, "1": {"metric": 9.0, "s_per_iter": 1.0}}}
+    results["summary"], results["paired"] = summarize(results), paired(results, [("dct24_s2_R", "rgb_R"), ("pt_rgb_R", "rgb_R")])
+    assert results["paired"] == {"dct24_s2_R − rgb_R": {"seeds": {"1": -1.0, "2": 3.0}, "mean": 1.0}}
+    assert "| dct24_s2_R − rgb_R | 1: -1.0, 2: +3.0 | +1.0 |" in table(results)
     assert_plot(plot(results, str(tmp_path / "p.png")), panels=2, colors=[RED, BLUE])
 
 

@@ -88,6 +88,16 @@ RGB_TORCHVISION = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", "[123.675,116.28,1
                    "MODEL.PIXEL_STD", "[58.395,57.12,57.375]"]
 
 
+# The comparisons the verdict rests on, paired by seed (report.paired): (arm, reference arm).
+PAIRS = [
+    ("dct24_s2_R", "rgb_R"), (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}", "rgb_R"),
+    (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}", "dct24_s2_R"), (f"dct64_s2_R_src_{STEM_ARM[BEST_STEM]}", "rgb_R"),
+    ("pt_dct24_s2_R_fit", "pt_rgb_R"), ("pt_dct24_s2_R_fit", "pt_dct24_s2_R_slice"),
+    ("pt_dct24_s2_R_fit", f"dct24_s2_R_{STEM_ARM[BEST_STEM]}"),
+    (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}_4x", "rgb_R_4x"), ("dct24gate_s2_R", "dct24_s2_R"), ("cls_dct24", "cls_rgb"),
+]
+
+
 class DetectorArm(NamedTuple):
     opts: list            # config overrides on top of the recipe
     size: int             # the image side it trains and tests at

@@ -7,7 +7,7 @@ import json
 import os
 
 from . import report
-from .arms import REPO, Plan, arm_seeds, classification_arms, detection_arms, quick_plan
+from .arms import PAIRS, REPO, Plan, arm_seeds, classification_arms, detection_arms, quick_plan
 from .cost import classification_cost, detection_cost
 from .data import prepare_data, prepare_patches, register
 from .pretrained import fit_summary, init_weights, pretrain_summary
@@ -44,6 +44,12 @@ def save(results: dict, output: str) -> None:
 GATE_SUBSET_ARM = "dct24gate_s2_R"
 # Arms whose weights a later step reads (the spectral sensitivity): never skipped on the JSON's word alone.
 KEEP_WEIGHTS = {"dct192_s2_R"}
+
+
+def summarize(results: dict) -> None:
+    """Per-arm mean ± std and the verdict's paired differences, into ``results``."""
+    results["summary"] = report.summarize(results)
+    results["paired"] = report.paired(results, PAIRS)
 
 
 def finished(arm: str, seed: int, plan: Plan, work: str) -> bool:
@@ -113,9 +119,9 @@ def main(argv=None, description: str = "") -> dict:
             entry.setdefault("seeds", {})[str(seed)] = r
             if "cost" not in entry:
                 entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)
-            results["summary"] = report.summarize(results)
+            summarize(results)
             save(results, output)
-    results["summary"] = report.summarize(results)  # also when every run was already on record
+    summarize(results)  # also when every run was already on record
     save(results, output)
     if args.sensitivity and "dct192_s2_R" in arms and not args.collect:
         out_dir = os.path.dirname(output)
@@ -129,7 +135,7 @@ def main(argv=None, description: str = "") -> dict:
             entry.setdefault("seeds", {})[str(seed)] = gate_subset_run(plan, seed, work, env, results["gate"], args.extra)
         entry["channels"] = results["gate"]["subset"] = entry["seeds"][str(plan.seeds[0])]["channels"]
         entry["cost"] = detection_cost(plan, "dct24_s2_R")  # any 24 channels cost the same
-        results["summary"] = report.summarize(results)
+        summarize(results)
         results["spectral_ranking"] = report.rankings(results["spectral_sensitivity"], results["gate"]["rates_file"])
         save(results, output)
     print(report.table(results))

@@ -21,6 +21,19 @@ def summarize(results: dict) -> dict:
     return out
 
 
+def paired(results: dict, pairs: list) -> dict:
+    """``"arm − reference"`` -> per-seed differences of the metric on the seeds both ran, and their mean
+    (pairs with no common seed are left out)."""
+    out = {}
+    for arm, ref in pairs:
+        a, b = (results["arms"].get(x, {}).get("seeds", {}) for x in (arm, ref))
+        diffs = {s: a[s]["metric"] - b[s]["metric"] for s in sorted(a, key=int)
+                 if s in b and a[s]["metric"] is not None and b[s]["metric"] is not None}
+        if diffs:
+            out[f"{arm} − {ref}"] = {"seeds": diffs, "mean": statistics.mean(diffs.values())}
+    return out
+
+
 def table(results: dict) -> str:
     """The summary as a Markdown table, one row per arm."""
     rows = ["| arm | metric | per seed | mean ± std | GFLOPs | input bytes | train s/iter |", "|---|---|---|---|---|---|---|"]
@@ -31,6 +44,10 @@ def table(results: dict) -> str:
         c = r["cost"]
         rows.append(f"| {arm} | {r['metric_name']} | {seeds} | {mean} | {c['gflops']:.3f} | {c['input_bytes'] / 1e3:.0f} kB "
                     f"| {s['s_per_iter']:.2f} |")
+    if results.get("paired"):
+        rows += ["", "| paired by seed | per seed | mean |", "|---|---|---|"]
+        rows += [f"| {name} | " + ", ".join(f"{k}: {v:+.1f}" for k, v in p["seeds"].items()) + f" | {p['mean']:+.1f} |"
+                 for name, p in results["paired"].items()]
     return "\n".join(rows)
 
 
