@@ -112,6 +112,8 @@ def test_dct192_arm_then_sensitivity_gate_and_rankings(tmp_path):
     assert json.loads((tmp_path / "study_gate_selection_rates.json").read_text()) == saved_rates
     heat_map = np.asarray(Image.open(tmp_path / "study_gate_on_probability.png").convert("RGB"))
     assert len(np.unique(heat_map.reshape(-1, 3), axis=0)) > 50  # a filled heat map, not an empty figure
+    collected = run_study(["--quick", "--arms", "dct192_s2_R", "--work-dir", str(tmp_path), "--collect"])
+    assert collected["gate"] == json.loads(json.dumps(gate)) and collected["spectral_ranking"]["component"] == ranking
 
 
 def test_pretrained_proxy_end_to_end(tmp_path):

@@ -85,11 +85,13 @@ def main(argv=None, description: str = "") -> dict:
     pretrained = any(a in det_arms and det_arms[a].init for a in arms)
     patches = prepare_patches(plan, work) if pretrained or any(a in cls_arms for a in arms) else None
 
-    results = {"plan": plan.to_json(), "extra_opts": args.extra, "arms": {}}
-    if os.path.isfile(output):  # keep what earlier (partial) invocations measured, for the arms that still exist
-        with open(output) as f:
-            results["arms"] = {k: v for k, v in json.load(f).get("arms", {}).items()
-                               if k in det_arms or k in cls_arms or k == GATE_SUBSET_ARM}
+    results = {}
+    if os.path.isfile(output):  # keep what earlier (partial) invocations measured (the gate's and the
+        with open(output) as f:  # sensitivity's entries too), for the arms that still exist
+            results = json.load(f)
+    results.update(plan=plan.to_json(), extra_opts=args.extra,
+                   arms={k: v for k, v in results.get("arms", {}).items()
+                         if k in det_arms or k in cls_arms or k == GATE_SUBSET_ARM})
     for seed in sorted({*plan.seeds, *plan.more_seeds}):  # arms alternate within a seed: load drifts hit all alike
         for arm in arms:
             recorded = results["arms"].get(arm, {}).get("seeds", {}).get(str(seed), {})
