@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.study.arms import BEST_STEM, STEM_ARM, classification_arms, detection_arms, quick_plan
+from benchmarks.study.arms import BEST, classification_arms, detection_arms, quick_plan
 from benchmarks.study.cost import classification_cost, detection_cost
 from benchmarks.study.data import prepare_data, register
 from benchmarks.study.main import main as run_study
@@ -17,7 +17,6 @@ from benchmarks.study.report import paired, plot, summarize, table
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature").is_dir(),
                                 reason="the study set needs Debian's mate-backgrounds")
-BEST = STEM_ARM[BEST_STEM]  # the arm-name suffix of the stem the study picked
 RED, BLUE = (214, 39, 40), (31, 119, 180)  # matplotlib's tab:red (RGB arms) and tab:blue (DCT arms)
 
 

@@ -78,6 +78,7 @@ def quick_plan() -> Plan:
 # (5 seeds, s=1, DCT-64 FROM_SOURCE, the long schedule) use it.
 BEST_STEM = "conv2"
 STEM_ARM = {"conv": "conv", "conv2": "conv2", "luma_chroma": "lc"}
+BEST = STEM_ARM[BEST_STEM]  # its arm-name suffix
 # A pretrained backbone (the proxy): its BatchNorm statistics are kept (Detectron2's FrozenBN), as Detectron2
 # fine-tunes from R-50.pkl, but every stage trains, the stem too (FREEZE_AT 0): the proxy's stem, pretrained
 # for 600 iterations on textures, does not transfer frozen (seed 1 with FREEZE_AT 1: RGB 4.8, fitted stem 4.5
@@ -90,11 +91,10 @@ RGB_TORCHVISION = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", "[123.675,116.28,1
 
 # The comparisons the verdict rests on, paired by seed (report.paired): (arm, reference arm).
 PAIRS = [
-    ("dct24_s2_R", "rgb_R"), (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}", "rgb_R"),
-    (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}", "dct24_s2_R"), (f"dct64_s2_R_src_{STEM_ARM[BEST_STEM]}", "rgb_R"),
-    ("pt_dct24_s2_R_fit", "pt_rgb_R"), ("pt_dct24_s2_R_fit", "pt_dct24_s2_R_slice"),
-    ("pt_dct24_s2_R_fit", f"dct24_s2_R_{STEM_ARM[BEST_STEM]}"),
-    (f"dct24_s2_R_{STEM_ARM[BEST_STEM]}_4x", "rgb_R_4x"), ("dct24gate_s2_R", "dct24_s2_R"), ("cls_dct24", "cls_rgb"),
+    ("dct24_s2_R", "rgb_R"), (f"dct24_s2_R_{BEST}", "rgb_R"), (f"dct24_s2_R_{BEST}", "dct24_s2_R"),
+    (f"dct64_s2_R_src_{BEST}", "rgb_R"), ("pt_dct24_s2_R_fit", "pt_rgb_R"), ("pt_dct24_s2_R_fit", "pt_dct24_s2_R_slice"),
+    ("pt_dct24_s2_R_fit", f"dct24_s2_R_{BEST}"), (f"dct24_s2_R_{BEST}_4x", "rgb_R_4x"),
+    ("dct24gate_s2_R", "dct24_s2_R"), ("cls_dct24", "cls_rgb"),
 ]
 
 
@@ -120,7 +120,7 @@ def detection_arms(plan: Plan) -> dict:
     dct_s1 = ["INPUT.DCT.CHANNELS", '["24"]', "INPUT.DCT.UPSAMPLE", "1"]
     src = ["INPUT.DCT.FROM_SOURCE", "True"]
     stem = lambda name: ["MODEL.DCT_STEM.NAME", name]
-    best, best_opts = STEM_ARM[BEST_STEM], stem(BEST_STEM)
+    best_opts = stem(BEST_STEM)
     return {
         # from scratch, 300 iterations
         "rgb_R": DetectorArm(RGB, R, seeds="more"),
@@ -128,9 +128,9 @@ def detection_arms(plan: Plan) -> dict:
         **{f"dct24_s2_R_{a}": DetectorArm(dct_s2("24") + stem(n), R, seeds="more" if n == BEST_STEM else "plan")
            for n, a in STEM_ARM.items()},
         # s=1 on the 2R image: RGB's backbone cost on 4x the pixels (= s=2 FROM_SOURCE at R, exactly)
-        f"dct24_s1_2R_{best}": DetectorArm(dct_s1 + best_opts, 2 * R),
+        f"dct24_s1_2R_{BEST}": DetectorArm(dct_s1 + best_opts, 2 * R),
         # more information than RGB at R, at RGB's backbone cost: 64 channels of the 2R source pixels
-        f"dct64_s2_R_src_{best}": DetectorArm(dct_s2("64") + src + best_opts, R),
+        f"dct64_s2_R_src_{BEST}": DetectorArm(dct_s2("64") + src + best_opts, R),
         # the spectral analyses' detector (all 192 channels) and the gated twin's static reference
         "dct192_s2_R": DetectorArm(dct_s2("192"), R, seeds="first"),
         # the pretrained-regime proxy: fine-tuned from one RGB ResNet-50 pretrained here (pretrained.py)
@@ -139,7 +139,7 @@ def detection_arms(plan: Plan) -> dict:
         "pt_dct24_s2_R_fit": DetectorArm(dct_s2("24") + stem("conv2") + PRETRAINED, R, init="fit"),
         # the long schedule: a slower start or a lower ceiling?
         "rgb_R_4x": DetectorArm(RGB, R, iters_factor=plan.long_factor),
-        f"dct24_s2_R_{best}_4x": DetectorArm(dct_s2("24") + best_opts, R, iters_factor=plan.long_factor),
+        f"dct24_s2_R_{BEST}_4x": DetectorArm(dct_s2("24") + best_opts, R, iters_factor=plan.long_factor),
     }
 
 
