@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.study.arms import BEST, classification_arms, detection_arms, quick_plan
+from benchmarks.study.arms import BEST, REPO, classification_arms, detection_arms, quick_plan
 from benchmarks.study.cost import classification_cost, detection_cost
 from benchmarks.study.data import prepare_data, register
-from benchmarks.study.main import main as run_study
+from benchmarks.study.main import main as run_study, save
 from benchmarks.study.report import paired, plot, summarize, table
 
 pytestmark = pytest.mark.skipif(not Path("/usr/share/backgrounds/mate/nature").is_dir(),
@@ -148,6 +148,19 @@ def test_summary_table_and_plot_of_several_seeds(tmp_path):
     assert results["paired"] == {"dct24_s2_R − rgb_R": {"seeds": {"1": -1.0, "2": 3.0}, "mean": 1.0}}
     assert "| dct24_s2_R − rgb_R | 1: -1.0, 2: +3.0 | +1.0 |" in table(results)
     assert_plot(plot(results, str(tmp_path / "p.png")), panels=2, colors=[RED, BLUE])
+
+
+def test_saved_json_names_repository_files_relative_to_it(tmp_path):
+    """docs/study.json is committed: a run dir inside the clone must not carry this machine's path."""
+    inside, outside = os.path.join(REPO, "output", "study", "runs", "rgb_R_seed1"), str(tmp_path / "runs" / "x")
+    results = {"arms": {"rgb_R": {"seeds": {"1": {"metric": 1.0, "dir": inside}, "2": {"dir": outside}}}},
+               "spectral_sensitivity": [os.path.join(REPO, "docs", "a.json")], "plan": {"size": 192}}
+    save(results, str(tmp_path / "s.json"))
+    saved = json.loads((tmp_path / "s.json").read_text())
+    seeds = saved["arms"]["rgb_R"]["seeds"]
+    assert seeds["1"] == {"metric": 1.0, "dir": os.path.join("output", "study", "runs", "rgb_R_seed1")}
+    assert seeds["2"]["dir"] == outside and saved["spectral_sensitivity"] == [os.path.join("docs", "a.json")]
+    assert saved["plan"] == {"size": 192} and results["arms"]["rgb_R"]["seeds"]["1"]["dir"] == inside  # not mutated
 
 
 def test_photo_patch_folder_has_one_class_per_photo(tmp_path):

@@ -34,10 +34,22 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     return p
 
 
+def repo_relative(value):
+    """``value`` with every path inside the repository written relative to it (a committed JSON then names
+    the same files on every clone); other paths and values unchanged."""
+    if isinstance(value, dict):
+        return {k: repo_relative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [repo_relative(v) for v in value]
+    if isinstance(value, str) and value.startswith(REPO + os.sep):
+        return os.path.relpath(value, REPO)
+    return value
+
+
 def save(results: dict, output: str) -> None:
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
     with open(output, "w") as f:
-        json.dump(results, f, indent=1)
+        json.dump(repo_relative(results), f, indent=1)
 
 
 # The arm trained on the gate's subset (its channels come from the gated twin's rates, after the runs).
