@@ -123,7 +123,7 @@ def main(argv=None, description: str = "") -> dict:
                 weights = []
                 if a.init:  # the pretrained proxy: a backbone made from the RGB classifier pretrained here
                     stats = stats_file(plan, a.opts, a.size, work, env)
-                    weights = ["MODEL.WEIGHTS", init_weights(plan, a.init, work, patches, env, stats)]
+                    weights = ["MODEL.WEIGHTS", init_weights(plan, a, work, patches, env, stats)]
                     results["pretrain"] = pretrain_summary(plan, work)
                 r = detection_run(plan, arm, seed, work, env, [*weights, *args.extra])
                 entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .arms import CONFIG, Plan, detection_arms, recipe
+from .arms import CONFIG, DetectorArm, Plan, recipe
 from .running import run
 
 __all__ = ["fit_summary", "init_weights", "pretrain_summary", "pretrained_classifier"]
@@ -35,10 +35,12 @@ def pretrained_classifier(plan: Plan, work: str, patches: str, env: dict) -> str
     return weights
 
 
-def init_weights(plan: Plan, kind: str, work: str, patches: str, env: dict, stats_file: str) -> str:
-    """The MODEL.WEIGHTS file of a pretrained arm: ``"rgb"`` (the classifier as a Detectron2 RGB backbone),
-    ``"slice"`` (tools/convert_weights.py's paper mode: res2 keeps its first 24 input channels) or ``"fit"``
-    (its fitted-stem mode on the study set's train images, with the arm's DCT statistics)."""
+def init_weights(plan: Plan, arm: DetectorArm, work: str, patches: str, env: dict, stats_file: str) -> str:
+    """The MODEL.WEIGHTS file of a pretrained ``arm``, by its ``init``: ``"rgb"`` (the classifier as a
+    Detectron2 RGB backbone), ``"slice"`` (tools/convert_weights.py's paper mode: res2 keeps its first 24
+    input channels) or ``"fit"`` (its fitted-stem mode on the study set's train images, for the arm's input
+    and stem, with the arm's DCT statistics)."""
+    kind = arm.init
     classifier = pretrained_classifier(plan, work, patches, env)
     path = os.path.join(work, "pretrain", f"backbone_{kind}.pkl")
     if os.path.isfile(path):
@@ -50,7 +52,6 @@ def init_weights(plan: Plan, kind: str, work: str, patches: str, env: dict, stat
     elif kind == "slice":
         run(["tools/convert_weights.py", classifier, "--channels", "24", "--output", path], env)
     elif kind == "fit":
-        arm = detection_arms(plan)["pt_dct24_s2_R_fit"]
         images = os.path.join(work, "datasets", "demo", "train")
         run(["tools/convert_weights.py", classifier, "--fit-stem", "--config-file", CONFIG, "--images", images,
              "--source-input", "torchvision", "--iterations", plan.fit_iterations, "--output", path,
