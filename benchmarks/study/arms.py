@@ -92,7 +92,8 @@ RGB_TORCHVISION = ["INPUT.FORMAT", "RGB", "MODEL.PIXEL_MEAN", "[123.675,116.28,1
 # The comparisons the verdict rests on, paired by seed (report.paired): (arm, reference arm).
 PAIRS = [
     ("dct24_s2_R", "rgb_R"), (f"dct24_s2_R_{BEST}", "rgb_R"), (f"dct24_s2_R_{BEST}", "dct24_s2_R"),
-    (f"dct64_s2_R_src_{BEST}", "rgb_R"), ("pt_dct24_s2_R_fit", "pt_rgb_R"), ("pt_dct24_s2_R_fit", "pt_dct24_s2_R_slice"),
+    (f"dct24_s1_2R_{BEST}", f"dct24_s2_R_{BEST}"), (f"dct64_s2_R_src_{BEST}", "rgb_R"),
+    ("pt_dct24_s2_R_fit", "pt_rgb_R"), ("pt_dct24_s2_R_fit", "pt_dct24_s2_R_slice"),
     ("pt_dct24_s2_R_fit", f"dct24_s2_R_{BEST}"), (f"dct24_s2_R_{BEST}_4x", "rgb_R_4x"),
     ("dct24gate_s2_R", "dct24_s2_R"), ("cls_dct24", "cls_rgb"),
 ]

@@ -64,7 +64,7 @@ def plot(results: dict, path: str) -> str:
     from matplotlib.ticker import NullFormatter, NullLocator
 
     tasks = sorted({r["metric_name"] for r in results["arms"].values()})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.6), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7.5 * len(tasks), 4.8), constrained_layout=True, squeeze=False)
     for ax, task in zip(axes[0], tasks):
         groups = {}  # bytes -> [(mean, std, arm)]
         for arm, r in results["arms"].items():
@@ -77,12 +77,12 @@ def plot(results: dict, path: str) -> str:
             group.sort(reverse=True)  # top label first, the others below it
             label_y = float("inf")
             for i, (mean, std, arm) in enumerate(group):
-                xi = x * 1.07 ** (i - (len(group) - 1) / 2)  # side by side on the log axis
+                xi = x * 1.05 ** (i - (len(group) - 1) / 2)  # side by side on the log axis
                 rgb = "rgb" in arm
                 ax.errorbar(xi, mean, yerr=std, fmt="o" if rgb else "s", capsize=3, markersize=4,
                             color="tab:red" if rgb else "tab:blue")
                 label_y = min(mean, label_y - gap)
-                ax.annotate(arm, (xi, mean), xytext=(x * 1.07 ** (len(group) / 2 + 0.5), label_y), fontsize=7,
+                ax.annotate(arm, (xi, mean), xytext=(x * 1.05 ** (len(group) / 2 + 0.5), label_y), fontsize=7,
                             va="center", arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5))
         ax.set_xscale("log")
         xs = sorted(groups)
