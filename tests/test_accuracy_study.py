@@ -29,9 +29,9 @@ def default_demo_names():
 
 
 def assert_plot(path, panels: int, colors):
-    """The study plot decodes, has one 6.5 x 4.6 in panel (110 dpi) per task, and shows the arms' markers."""
+    """The study plot decodes, has one 7.5 x 4.8 in panel (110 dpi) per task, and shows the arms' markers."""
     image = np.asarray(Image.open(path).convert("RGB"))
-    assert image.shape == (506, 715 * panels, 3)
+    assert image.shape == (528, 825 * panels, 3)
     for color in colors:
         assert (np.abs(image.astype(int) - color).sum(-1) < 30).sum() > 20, color
 
