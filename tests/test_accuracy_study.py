@@ -71,7 +71,7 @@ def test_classification_arms_input_and_cost():
     assert set(classification_arms(plan)) == {"cls_rgb", "cls_dct24"} and dct["gflops"] > 0 and rgb["gflops"] > 0
 
 
-def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
+def test_one_arm_end_to_end_resumes_and_plots(tmp_path, monkeypatch):
     argv = ["--quick", "--arms", "dct24_s2_R", "rgb_R", "--work-dir", str(tmp_path), "--sensitivity"]
     results = run_study(argv)
     run = results["arms"]["dct24_s2_R"]["seeds"]["1"]
@@ -88,6 +88,13 @@ def test_one_arm_end_to_end_resumes_and_plots(tmp_path):
     before = metrics.stat().st_mtime_ns
     again = run_study(argv)  # finished: nothing is trained again
     assert metrics.stat().st_mtime_ns == before and again["arms"]["dct24_s2_R"]["seeds"]["1"]["metric"] == run["metric"]
+    # --collect in another process setting (no JSON left) records the thread count the run trained under
+    trained_under = os.environ.get("OMP_NUM_THREADS", "torch default")
+    assert run["omp_threads"] == trained_under
+    (tmp_path / "study.json").unlink()
+    monkeypatch.setenv("OMP_NUM_THREADS", "7" if trained_under != "7" else "5")
+    collected = run_study([*argv, "--collect"])
+    assert collected["arms"]["dct24_s2_R"]["seeds"]["1"]["omp_threads"] == trained_under
 
 
 def test_dct192_arm_then_sensitivity_gate_and_rankings(tmp_path):

@@ -12,7 +12,7 @@ from .cost import classification_cost, detection_cost
 from .data import prepare_data, prepare_patches, register
 from .pretrained import fit_summary, init_weights, pretrain_summary
 from .running import (classification_run, detection_run, final_bbox_ap, final_top1, gate_run, gate_subset_run, run_dir,
-                      script_env, spectral_sensitivity, stats_file)
+                      run_threads, script_env, spectral_sensitivity, stats_file)
 
 
 def build_parser(description: str = "") -> argparse.ArgumentParser:
@@ -129,7 +129,7 @@ def main(argv=None, description: str = "") -> dict:
                 entry = results["arms"].setdefault(arm, {"metric_name": "bbox AP"})
                 if a.init == "fit":  # how well the fitted stem reproduces the RGB stem (held-out R², per channel)
                     entry["stem_fit"] = fit_summary(weights[1])
-            r["omp_threads"] = os.environ.get("OMP_NUM_THREADS", "torch default")  # runs differ with the thread count
+            r["omp_threads"] = run_threads(r["dir"])  # runs differ with the thread count
             entry.setdefault("seeds", {})[str(seed)] = r
             if "cost" not in entry:
                 entry["cost"] = classification_cost(plan, arm) if arm in cls_arms else detection_cost(plan, arm)

@@ -14,6 +14,9 @@ from freqdet.synthetic.coco_writer import split_paths
 from .arms import CONFIG, DATASETS, GATE, GATE_RULES, REPO, Plan, classification_arms, detection_arms, recipe
 
 
+RUN_RECORD = "study_run.json"  # in each run dir: how the study ran it
+
+
 def script_env(datasets: str) -> dict:
     """Every script's environment: this checkout first on the path, the study set behind the demo's names."""
     return {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -25,6 +28,21 @@ def run(cmd: list, env: dict) -> float:
     t = time.time()
     subprocess.run([sys.executable, *map(str, cmd)], check=True, cwd=REPO, env=env)
     return time.time() - t
+
+
+def train(cmd: list, out: str, env: dict) -> None:
+    """Run the training script ``cmd`` into ``out``, first recording there the thread setting it runs under
+    (it changes the run: another float summation order). A later ``--collect``, in another process, reads
+    it back with :func:`run_threads`."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, RUN_RECORD), "w") as f:
+        json.dump({"omp_threads": env.get("OMP_NUM_THREADS", "torch default")}, f)
+    run(cmd, env)
+
+
+def run_threads(out: str) -> str:
+    """The thread setting the run in ``out`` trained under; "not recorded" for runs older than the record."""
+    return read_json(os.path.join(out, RUN_RECORD)).get("omp_threads", "not recorded")
 
 
 def read_json(path: str) -> dict:
@@ -89,7 +107,7 @@ def detection_run(plan: Plan, arm: str, seed: int, work: str, env: dict, extra: 
     out = run_dir(work, arm, seed)
     opts = detector_opts(plan, arm, work, env)
     if final_bbox_ap(out) is None:  # finished runs are skipped; an interrupted one starts again
-        run(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], env)
+        train(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], out, env)
     return {"metric": final_bbox_ap(out), "s_per_iter": median_time(out), "dir": out}
 
 
@@ -114,7 +132,7 @@ def classification_run(plan: Plan, arm: str, seed: int, work: str, data: str, en
     """tools/train_classifier.py on one (classification arm, seed): final top-1 and train s/iter."""
     out = run_dir(work, arm, seed)
     if final_top1(out, plan.classification.iters) is None:
-        run(train_classifier_command(plan, arm, seed, data, out), env)
+        train(train_classifier_command(plan, arm, seed, data, out), out, env)
     return {"metric": final_top1(out, plan.classification.iters), "s_per_iter": median_time(out), "dir": out}
 
 
@@ -126,7 +144,7 @@ def gate_run(plan: Plan, work: str, env: dict, extra: list) -> dict:
     opts = [*detector_opts(plan, "dct192_s2_R", work, env), *GATE, "SEED", plan.seeds[0], "OUTPUT_DIR", out, *extra]
     weights = os.path.join(out, "model_final.pth")
     if not os.path.isfile(weights):
-        run(["tools/train_net.py", "--config-file", CONFIG, *opts], env)
+        train(["tools/train_net.py", "--config-file", CONFIG, *opts], out, env)
     data = read_json(rates)
     if "inference" not in data:  # missing, or written by an older freqdet: measure again
         run(["tools/train_net.py", "--config-file", CONFIG, "--eval-only", *opts, "MODEL.WEIGHTS", weights], env)
@@ -171,7 +189,7 @@ def gate_subset_run(plan: Plan, seed: int, work: str, env: dict, gate: dict, ext
     out = run_dir(work, "dct24gate_s2_R", seed)
     opts = [*detector_opts(plan, "dct24_s2_R", work, env), "INPUT.DCT.CHANNELS", json.dumps(channels)]
     if final_bbox_ap(out) is None:
-        run(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], env)
+        train(["tools/train_net.py", "--config-file", CONFIG, *opts, "SEED", seed, "OUTPUT_DIR", out, *extra], out, env)
     return {"metric": final_bbox_ap(out), "s_per_iter": median_time(out), "dir": out, "channels": channels}
 
 
